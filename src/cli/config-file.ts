@@ -1,0 +1,64 @@
+/** Reads a serve config file (YAML or JSON) or turns `module:export` into a one-application config. */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import yaml from 'js-yaml';
+import { RaylineError } from '../errors.ts';
+import { issuesToText } from '../schema/issues.ts';
+import { parseServeConfig, type ServeConfig } from '../schema/serve-config.ts';
+
+export function readConfigFile(file: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new RaylineError('RL_CONFIG_INVALID', `cannot read config file '${file}': ${(error as Error).message}`);
+  }
+  try {
+    return yaml.load(text) ?? {};
+  } catch (error) {
+    throw new RaylineError('RL_CONFIG_INVALID', `config file '${file}' is not valid YAML: ${(error as Error).message}`);
+  }
+}
+
+export function validateConfig(document: unknown, source: string): ServeConfig {
+  const parsed = parseServeConfig(document);
+  if (!parsed.ok) {
+    throw new RaylineError('RL_CONFIG_INVALID', `invalid config ${source}: ${issuesToText(parsed.issues)}`, {
+      issues: parsed.issues,
+    });
+  }
+  return parsed.value;
+}
+
+export function looksLikeImportPath(target: string): boolean {
+  return /^[^:\s]+:[A-Za-z_$][\w$]*$/.test(target) && !/\.(ya?ml|json)$/i.test(target);
+}
+
+/**
+ * The config `serve run` applies. Paths in a config file are relative to the file: a relative
+ * working_dir resolves against its directory, and a missing one is that directory.
+ */
+export function configForRun(target: string, overrides: { routePrefix?: string; name?: string }): ServeConfig {
+  if (looksLikeImportPath(target)) {
+    return validateConfig(
+      {
+        applications: [
+          {
+            name: overrides.name ?? 'default',
+            route_prefix: overrides.routePrefix ?? '/',
+            import_path: target,
+            runtime_env: { working_dir: process.cwd() },
+          },
+        ],
+      },
+      `for '${target}'`,
+    );
+  }
+  const config = validateConfig(readConfigFile(target), `'${target}'`);
+  const dir = dirname(resolve(target));
+  for (const app of config.applications) {
+    const wd = app.runtime_env.working_dir;
+    app.runtime_env.working_dir = wd === undefined ? dir : isAbsolute(wd) ? wd : resolve(dir, wd);
+  }
+  return config;
+}

@@ -1,0 +1,118 @@
+/** `rayline serve run | deploy | status | config | shutdown`. */
+import type { Command } from 'commander';
+import yaml from 'js-yaml';
+import { RaylineError } from '../errors.ts';
+import { ServeRestClient } from '../runtime/rest/client.ts';
+import { configForRun, readConfigFile, validateConfig } from './config-file.ts';
+import { runHeadInForeground } from './head-process.ts';
+
+const defaultAddress = () => process.env.RAYLINE_ADDRESS ?? 'http://127.0.0.1:8265';
+
+function client(options: { address: string; token?: string }): ServeRestClient {
+  return new ServeRestClient(options.address, options.token ?? process.env.RAYLINE_API_TOKEN);
+}
+
+export function registerServeCommands(program: Command): void {
+  const serve = program.command('serve').description('Run, deploy and inspect serve applications');
+  const addressOption = ['-a, --address <url>', 'REST API of the head (env RAYLINE_ADDRESS)'] as const;
+  const tokenOption = ['--token <token>', 'bearer token of the REST API (env RAYLINE_API_TOKEN)'] as const;
+
+  serve
+    .command('run')
+    .description('Start a local head, deploy a config file or module:export, and serve in the foreground')
+    .argument('<target>', 'config file (YAML/JSON) or import path such as examples/hello/app.ts:app')
+    .option('--host <host>', 'HTTP proxy host (overrides http_options.host)')
+    .option('-p, --port <port>', 'HTTP proxy port (overrides http_options.port)', Number)
+    .option('--route-prefix <prefix>', 'route prefix when the target is an import path')
+    .option('--name <name>', 'application name when the target is an import path')
+    .option('--dashboard-port <port>', 'REST API port', Number, 8265)
+    .option('--metrics-port <port>', 'Prometheus metrics port', Number, 8080)
+    .option(...tokenOption)
+    .action(async (target: string, options) => {
+      const config = configForRun(target, { routePrefix: options.routePrefix, name: options.name });
+      if (options.host) config.http_options.host = options.host;
+      if (options.port !== undefined) config.http_options.port = options.port;
+      await runHeadInForeground({
+        config,
+        dashboardPort: options.dashboardPort,
+        metricsPort: options.metricsPort,
+        token: options.token ?? process.env.RAYLINE_API_TOKEN,
+      });
+    });
+
+  serve
+    .command('deploy')
+    .description('Apply a config file to a running head (declarative: applications not listed are deleted)')
+    .argument('<config>', 'config file (YAML or JSON)')
+    .option(...addressOption, defaultAddress())
+    .option(...tokenOption)
+    .action(async (file: string, options) => {
+      const document = readConfigFile(file);
+      validateConfig(document, `'${file}'`);
+      await client(options).putApplications(document as never);
+      console.log(`Sent deploy request for ${file} to ${options.address}.`);
+    });
+
+  serve
+    .command('status')
+    .description('Print the status of every application and deployment')
+    .option(...addressOption, defaultAddress())
+    .option(...tokenOption)
+    .action(async (options) => {
+      const details = await client(options).getApplications();
+      const applications = Object.fromEntries(
+        Object.values(details.applications).map((app) => [
+          app.name,
+          {
+            status: app.status,
+            message: app.message,
+            last_deployed_time_s: app.last_deployed_time_s,
+            deployments: Object.fromEntries(
+              Object.values(app.deployments).map((d) => [
+                d.name,
+                {
+                  status: d.status,
+                  status_trigger: d.status_trigger,
+                  replica_states: countBy(d.replicas.map((r) => r.state)),
+                  message: d.message,
+                },
+              ]),
+            ),
+          },
+        ]),
+      );
+      const proxies = Object.fromEntries(Object.entries(details.proxies).map(([id, p]) => [id, p.status]));
+      process.stdout.write(yaml.dump({ proxies, applications }, { lineWidth: 120 }));
+    });
+
+  serve
+    .command('config')
+    .description('Print the config of every deployed application')
+    .option(...addressOption, defaultAddress())
+    .option(...tokenOption)
+    .action(async (options) => {
+      const details = await client(options).getApplications();
+      const configs = Object.values(details.applications).map((a) => a.deployed_app_config);
+      process.stdout.write(configs.map((c) => yaml.dump(c, { lineWidth: 120 })).join('---\n'));
+    });
+
+  serve
+    .command('shutdown')
+    .description('Delete every application on the head')
+    .option(...addressOption, defaultAddress())
+    .option(...tokenOption)
+    .option('-y, --yes', 'do not ask for confirmation')
+    .action(async (options) => {
+      if (!options.yes && process.stdin.isTTY) {
+        throw new RaylineError('RL_BAD_REQUEST', 'this deletes every application; pass --yes to confirm');
+      }
+      await client(options).deleteApplications();
+      console.log(`Sent shutdown request to ${options.address}.`);
+    });
+}
+
+function countBy(values: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const v of values) out[v] = (out[v] ?? 0) + 1;
+  return out;
+}

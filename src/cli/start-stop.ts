@@ -1,0 +1,122 @@
+/** `rayline start --head` (a long-running local head, in the background unless --block) and `rayline stop`. */
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { RaylineError } from '../errors.ts';
+import { runHeadInForeground } from './head-process.ts';
+
+const stateDir = () => process.env.RAYLINE_STATE_DIR ?? join(tmpdir(), `rayline-${userInfo().uid}`);
+const pidFile = () => join(stateDir(), 'head.pid');
+const cliEntry = fileURLToPath(new URL('../../bin/rayline.js', import.meta.url));
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function runningHead(): number | undefined {
+  try {
+    const pid = Number(readFileSync(pidFile(), 'utf8'));
+    return pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new RaylineError('RL_TIMEOUT', `${what} did not happen within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function registerStartStop(program: Command): void {
+  program
+    .command('start')
+    .description('Start a Rayline node (only the head node on this version)')
+    .option('--head', 'start the head node')
+    .option('--address <host:port>', 'join the cluster of this head (worker nodes: not available yet)')
+    .option('--port <port>', 'cluster RPC port', Number, 6379)
+    .option('--dashboard-host <host>', 'REST API host (loopback unless a token is set)')
+    .option('--dashboard-port <port>', 'REST API port', Number, 8265)
+    .option('--proxy-port <port>', 'HTTP proxy port', Number, 8000)
+    .option('--metrics-port <port>', 'Prometheus metrics port', Number, 8080)
+    .option('--token <token>', 'bearer token for the REST API (env RAYLINE_API_TOKEN)')
+    .option('--block', 'stay in the foreground')
+    .action(async (options) => {
+      if (!options.head) {
+        throw new RaylineError(
+          'RL_BAD_REQUEST',
+          options.address
+            ? 'worker nodes (--address) are not available in this version; run a head with --head'
+            : 'say --head to start a head node',
+        );
+      }
+      const token = options.token ?? process.env.RAYLINE_API_TOKEN;
+      if (options.block) {
+        await runHeadInForeground({
+          http: { port: options.proxyPort },
+          dashboardHost: options.dashboardHost,
+          dashboardPort: options.dashboardPort,
+          metricsPort: options.metricsPort,
+          token,
+        });
+        return;
+      }
+      const existing = runningHead();
+      if (existing) throw new RaylineError('RL_BAD_REQUEST', `a head is already running (pid ${existing}); run 'rayline stop' first`);
+      mkdirSync(stateDir(), { recursive: true });
+      const logFile = join(stateDir(), 'head.log');
+      const out = openSync(logFile, 'a');
+      const args = process.argv.slice(2).filter((a) => a !== '--block');
+      const child = spawn(process.execPath, [cliEntry, ...args, '--block'], {
+        detached: true,
+        stdio: ['ignore', out, out],
+        env: process.env,
+      });
+      child.unref();
+      writeFileSync(pidFile(), String(child.pid));
+      const rest = `http://127.0.0.1:${options.dashboardPort}`;
+      await waitFor(
+        async () => {
+          if (!alive(child.pid!)) throw new RaylineError('RL_INTERNAL', `the head exited during start; see ${logFile}`);
+          return fetch(`${rest}/-/healthz`).then((r) => r.ok, () => false);
+        },
+        60_000,
+        'head start',
+      );
+      console.log(`Rayline head started (pid ${child.pid}).`);
+      console.log(`  REST API:  ${rest}    (rayline serve deploy <config.yaml>)`);
+      console.log(`  HTTP:      http://127.0.0.1:${options.proxyPort}`);
+      console.log(`  Metrics:   http://127.0.0.1:${options.metricsPort}/metrics`);
+      console.log(`  Logs:      ${logFile}`);
+    });
+
+  program
+    .command('stop')
+    .description('Stop the head started by `rayline start`, draining its replicas')
+    .option('--timeout <seconds>', 'seconds to wait before killing it', Number, 60)
+    .action(async (options) => {
+      const pid = runningHead();
+      if (!pid) {
+        console.log('No running Rayline head found.');
+        return;
+      }
+      process.kill(pid, 'SIGTERM');
+      try {
+        await waitFor(() => !alive(pid), options.timeout * 1000, 'head stop');
+      } catch {
+        process.kill(pid, 'SIGKILL');
+      }
+      rmSync(pidFile(), { force: true });
+      console.log(`Stopped Rayline head (pid ${pid}).`);
+    });
+}

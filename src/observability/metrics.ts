@@ -1,0 +1,107 @@
+/**
+ * Ray Serve's metric families, with its names and labels, so that existing dashboards work.
+ * Counters end in `_total`; latencies are milliseconds with Ray's buckets.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export const latencyBucketsMs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 60000, 600000];
+
+export function proxyMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: 'ray_serve_num_http_requests_total',
+      help: 'HTTP requests processed by the proxy',
+      labelNames: ['route', 'method', 'application', 'status_code'] as const,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'ray_serve_num_http_error_requests_total',
+      help: 'HTTP requests answered with an error status',
+      labelNames: ['route', 'error_code', 'method', 'application'] as const,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'ray_serve_http_request_latency_ms',
+      help: 'End-to-end latency of HTTP requests at the proxy, in milliseconds',
+      labelNames: ['route', 'application', 'status_code'] as const,
+      buckets: latencyBucketsMs,
+      registers: [registry],
+    }),
+    ongoing: new Gauge({
+      name: 'ray_serve_num_ongoing_http_requests',
+      help: 'HTTP requests the proxy is processing now',
+      labelNames: ['node_id'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type ProxyMetrics = ReturnType<typeof proxyMetrics>;
+
+export function handleMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: 'ray_serve_handle_request_counter_total',
+      help: 'Requests sent through deployment handles and routers',
+      labelNames: ['handle', 'deployment', 'route', 'application'] as const,
+      registers: [registry],
+    }),
+    queued: new Gauge({
+      name: 'ray_serve_deployment_queued_queries',
+      help: 'Requests waiting at a caller for a replica with capacity',
+      labelNames: ['deployment', 'application', 'handle'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type HandleMetrics = ReturnType<typeof handleMetrics>;
+
+export function replicaMetrics(registry: Registry) {
+  const labelNames = ['deployment', 'replica', 'application', 'route'] as const;
+  return {
+    requests: new Counter({
+      name: 'ray_serve_deployment_request_counter_total',
+      help: 'Requests processed by the replica',
+      labelNames,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'ray_serve_deployment_error_counter_total',
+      help: 'Requests that raised an exception in the replica',
+      labelNames,
+      registers: [registry],
+    }),
+    latency: new Histogram({
+      name: 'ray_serve_deployment_processing_latency_ms',
+      help: 'Time the replica spent processing a request, in milliseconds',
+      labelNames,
+      buckets: latencyBucketsMs,
+      registers: [registry],
+    }),
+    processing: new Gauge({
+      name: 'ray_serve_replica_processing_queries',
+      help: 'Requests the replica is processing now',
+      labelNames,
+      registers: [registry],
+    }),
+  };
+}
+export type ReplicaMetrics = ReturnType<typeof replicaMetrics>;
+
+export function controllerMetrics(registry: Registry) {
+  const labelNames = ['deployment', 'replica', 'application'] as const;
+  return {
+    starts: new Counter({
+      name: 'ray_serve_deployment_replica_starts_total',
+      help: 'Replica starts, including restarts',
+      labelNames,
+      registers: [registry],
+    }),
+    healthy: new Gauge({
+      name: 'ray_serve_deployment_replica_healthy',
+      help: '1 when the replica is running and healthy, 0 otherwise',
+      labelNames,
+      registers: [registry],
+    }),
+  };
+}
+export type ControllerMetrics = ReturnType<typeof controllerMetrics>;

@@ -1,0 +1,64 @@
+/** Runs an application's import in a short-lived child process and returns its deployment graph. */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type ErrorCode, RaylineError } from '../../errors.ts';
+import type { DeploymentOptionsInput } from '../../schema/deployment-config.ts';
+
+const buildMain = fileURLToPath(new URL('./build-main.ts', import.meta.url));
+
+export interface BuildRequest {
+  importPath: string;
+  workingDir: string;
+  args: Record<string, unknown>;
+}
+
+export interface BuiltDeployment {
+  name: string;
+  isIngress: boolean;
+  codeOptions: DeploymentOptionsInput;
+}
+
+export type BuildReply =
+  | { ok: true; deployments: BuiltDeployment[] }
+  | { ok: false; code: ErrorCode; message: string };
+
+export function buildApplication(
+  request: BuildRequest,
+  env: Record<string, string>,
+  output: NodeJS.WritableStream,
+  timeoutMs = 120_000,
+): Promise<BuiltDeployment[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, buildMain], {
+      cwd: request.workingDir,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    let stderr = '';
+    child.stdout!.pipe(output, { end: false });
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    let settled = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(new RaylineError('RL_IMPORT_FAILED', `importing '${request.importPath}' took longer than ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    const finish = (result: BuiltDeployment[] | RaylineError) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (result instanceof RaylineError) reject(result);
+      else resolve(result);
+    };
+    child.once('message', (reply: BuildReply) => {
+      finish(reply.ok ? reply.deployments : new RaylineError(reply.code, reply.message));
+    });
+    child.once('exit', (code) => {
+      const detail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+      finish(new RaylineError('RL_IMPORT_FAILED', `importing '${request.importPath}' crashed (exit code ${code})${detail}`));
+    });
+    child.send(request);
+  });
+}

@@ -1,0 +1,334 @@
+/**
+ * The serve controller: holds the applied config, builds applications, owns every deployment's
+ * state, and publishes routing tables to the proxy and to every replica whenever replicas change.
+ * Applying a config is declarative: applications missing from it are deleted.
+ */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { RaylineError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { ControllerMetrics } from '../../observability/metrics.ts';
+import { deploymentOptionsSchema, mergeDeploymentConfig } from '../../schema/deployment-config.ts';
+import type { ApplicationConfig, ServeConfig } from '../../schema/serve-config.ts';
+import type { LocalNode } from '../node/local-node.ts';
+import type { ReplicaProcess } from '../node/replica-process.ts';
+import type { DeploymentRoute } from '../router/deployment-router.ts';
+import { type BuiltDeployment, buildApplication } from './builder.ts';
+import { type DeploymentContext, DeploymentState, type DeploymentTarget } from './deployment-state.ts';
+import type { ApplicationDetails, ApplicationStatus, ServeInstanceDetails } from './status.ts';
+
+export interface AppRoute {
+  routePrefix: string;
+  app: string;
+  ingress: string;
+}
+
+interface ApplicationState {
+  name: string;
+  config: ApplicationConfig;
+  /** Increments on every (re)deploy so that a slow build of an older config is discarded. */
+  generation: number;
+  building: boolean;
+  buildError: string;
+  ingress: string | undefined;
+  deployments: Map<string, DeploymentState>;
+  deleting: boolean;
+  lastDeployedTimeS: number;
+}
+
+export interface ControllerOptions {
+  node: LocalNode;
+  log: Logger;
+  metrics: ControllerMetrics;
+  logLevel: string;
+  debug: boolean;
+  /** Where relative working_dir values and a missing working_dir resolve. */
+  baseDir: string;
+  /** Replica log lines go here. */
+  output: NodeJS.WritableStream;
+  /** Receives every new routing table. */
+  publish(routes: DeploymentRoute[], appRoutes: AppRoute[]): void;
+}
+
+const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+
+export class ServeController {
+  readonly #apps = new Map<string, ApplicationState>();
+  readonly #options: ControllerOptions;
+  readonly #ctx: DeploymentContext;
+  #config: ServeConfig | undefined;
+  #scheduled = false;
+  #ticker: NodeJS.Timeout;
+  #lastPublished = '';
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+    this.#ctx = {
+      node: options.node,
+      log: options.log,
+      metrics: options.metrics,
+      logLevel: options.logLevel,
+      debug: options.debug,
+      routes: () => this.routes(),
+      changed: () => this.#schedule(),
+    };
+    // Events drive reconciliation; the periodic tick is the safety net for anything missed.
+    this.#ticker = setInterval(() => this.#schedule(), 1000);
+    this.#ticker.unref();
+  }
+
+  get config(): ServeConfig | undefined {
+    return this.#config;
+  }
+
+  /** Applies a validated config: new or changed applications deploy, missing ones are deleted. */
+  apply(config: ServeConfig): void {
+    this.#config = config;
+    const listed = new Set(config.applications.map((a) => a.name));
+    for (const app of config.applications) {
+      const existing = this.#apps.get(app.name);
+      if (existing && !existing.deleting && JSON.stringify(existing.config) === JSON.stringify(app)) continue;
+      this.#deploy(app, existing);
+    }
+    for (const app of this.#apps.values()) if (!listed.has(app.name)) this.#delete(app);
+    this.#schedule();
+  }
+
+  /** Deletes every application (REST DELETE, `serve shutdown`). */
+  deleteAll(): void {
+    this.#config = undefined;
+    for (const app of this.#apps.values()) this.#delete(app);
+    this.#schedule();
+  }
+
+  #deploy(config: ApplicationConfig, existing: ApplicationState | undefined): void {
+    const app: ApplicationState = existing ?? {
+      name: config.name,
+      config,
+      generation: 0,
+      building: false,
+      buildError: '',
+      ingress: undefined,
+      deployments: new Map(),
+      deleting: false,
+      lastDeployedTimeS: 0,
+    };
+    app.config = config;
+    app.generation++;
+    app.building = true;
+    app.buildError = '';
+    app.deleting = false;
+    app.lastDeployedTimeS = Date.now() / 1000;
+    this.#apps.set(config.name, app);
+    const generation = app.generation;
+    const workingDir = resolve(this.#options.baseDir, config.runtime_env.working_dir ?? '.');
+    const env = config.runtime_env.env_vars ?? {};
+    this.#options.log.info({ app: config.name, import_path: config.import_path }, 'deploying application');
+    buildApplication({ importPath: config.import_path, workingDir, args: config.args }, env, this.#options.output).then(
+      (built) => {
+        if (app.generation !== generation) return;
+        try {
+          this.#applyGraph(app, built, workingDir, env);
+        } catch (error) {
+          this.#failBuild(app, (error as Error).message);
+        }
+      },
+      (error: Error) => {
+        if (app.generation === generation) this.#failBuild(app, error.message);
+      },
+    );
+  }
+
+  #failBuild(app: ApplicationState, message: string): void {
+    app.building = false;
+    app.buildError = message;
+    this.#options.log.error({ app: app.name }, `application failed to deploy: ${message}`);
+    this.#schedule();
+  }
+
+  #applyGraph(app: ApplicationState, built: BuiltDeployment[], workingDir: string, env: Record<string, string>): void {
+    const { config } = app;
+    const names = built.map((d) => d.name);
+    config.deployments.forEach((override, i) => {
+      if (!names.includes(override.name)) {
+        throw new RaylineError(
+          'RL_CONFIG_INVALID',
+          `applications[${app.name}].deployments[${i}].name: '${override.name}' is not a deployment of this application (it has ${names.join(', ')})`,
+        );
+      }
+    });
+    const codeVersion = hash({ import_path: config.import_path, args: config.args, runtime_env: config.runtime_env });
+    const targets = new Map<string, DeploymentTarget>();
+    for (const d of built) {
+      const override = config.deployments.find((o) => o.name === d.name);
+      const merged = mergeDeploymentConfig(
+        deploymentOptionsSchema.parse(d.codeOptions),
+        override ? deploymentOptionsSchema.parse(override) : {},
+      );
+      targets.set(d.name, {
+        config: merged,
+        version: hash([codeVersion, merged.ray_actor_options, merged.placement_group_bundles, merged.placement_group_strategy]),
+        importPath: config.import_path,
+        workingDir,
+        args: config.args,
+        env,
+        route: config.route_prefix ?? '',
+      });
+    }
+    for (const [name, state] of app.deployments) {
+      if (!targets.has(name)) state.deleting = true;
+    }
+    for (const [name, target] of targets) {
+      const state = app.deployments.get(name);
+      if (state && !state.deleting) state.update(target);
+      else app.deployments.set(name, new DeploymentState(app.name, name, target, this.#ctx));
+    }
+    app.ingress = built.find((d) => d.isIngress)?.name;
+    app.building = false;
+    this.#schedule();
+  }
+
+  #delete(app: ApplicationState): void {
+    app.deleting = true;
+    app.generation++;
+    app.building = false;
+    for (const d of app.deployments.values()) d.deleting = true;
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#reconcile();
+    });
+  }
+
+  #reconcile(): void {
+    for (const app of [...this.#apps.values()]) {
+      for (const [name, d] of app.deployments) {
+        d.reconcile();
+        if (d.deleting && d.isEmpty) app.deployments.delete(name);
+      }
+      if (app.deleting && app.deployments.size === 0) {
+        this.#apps.delete(app.name);
+        this.#options.log.info({ app: app.name }, 'application deleted');
+      }
+    }
+    this.#publish();
+  }
+
+  routes(): DeploymentRoute[] {
+    const routes: DeploymentRoute[] = [];
+    for (const app of this.#apps.values()) {
+      for (const d of app.deployments.values()) if (!d.deleting) routes.push(d.route());
+    }
+    return routes;
+  }
+
+  #appRoutes(): AppRoute[] {
+    const out: AppRoute[] = [];
+    for (const app of this.#apps.values()) {
+      const prefix = app.config.route_prefix;
+      if (app.deleting || !app.ingress || prefix === null) continue;
+      out.push({ routePrefix: prefix, app: app.name, ingress: app.ingress });
+    }
+    return out;
+  }
+
+  #publish(): void {
+    const routes = this.routes();
+    const appRoutes = this.#appRoutes();
+    const snapshot = JSON.stringify([routes, appRoutes]);
+    if (snapshot === this.#lastPublished) return;
+    this.#lastPublished = snapshot;
+    this.#options.publish(routes, appRoutes);
+    for (const replica of this.replicaProcesses()) replica.sendRoutes(routes);
+  }
+
+  replicaProcesses(): ReplicaProcess[] {
+    const out: ReplicaProcess[] = [];
+    for (const app of this.#apps.values()) for (const d of app.deployments.values()) out.push(...d.replicaProcesses());
+    return out;
+  }
+
+  #appStatus(app: ApplicationState): { status: ApplicationStatus; message: string } {
+    if (app.deleting) return { status: 'DELETING', message: '' };
+    if (app.buildError) return { status: 'DEPLOY_FAILED', message: app.buildError };
+    if (app.building) return { status: 'DEPLOYING', message: '' };
+    const deployments = [...app.deployments.values()].filter((d) => !d.deleting);
+    const failed = deployments.filter((d) => d.status === 'DEPLOY_FAILED');
+    if (failed.length > 0) {
+      return {
+        status: 'DEPLOY_FAILED',
+        message: failed.map((d) => `deployment '${d.name}': ${d.message}`).join('; '),
+      };
+    }
+    if (deployments.some((d) => d.status === 'UNHEALTHY')) return { status: 'UNHEALTHY', message: '' };
+    if (deployments.every((d) => d.status === 'HEALTHY')) return { status: 'RUNNING', message: '' };
+    return { status: 'DEPLOYING', message: '' };
+  }
+
+  applicationDetails(): Record<string, ApplicationDetails> {
+    const { nodeId, nodeIp } = this.#options.node;
+    const out: Record<string, ApplicationDetails> = {};
+    for (const app of this.#apps.values()) {
+      const { status, message } = this.#appStatus(app);
+      out[app.name] = {
+        name: app.name,
+        route_prefix: app.config.route_prefix,
+        docs_path: null,
+        status,
+        message,
+        last_deployed_time_s: app.lastDeployedTimeS,
+        deployed_app_config: app.config as unknown as Record<string, unknown>,
+        source: 'declarative',
+        deployments: Object.fromEntries(
+          [...app.deployments.values()].map((d) => [d.name, d.details(nodeId, nodeIp)]),
+        ),
+      };
+    }
+    return out;
+  }
+
+  details(proxyHealthy: boolean): ServeInstanceDetails {
+    const { nodeId, nodeIp } = this.#options.node;
+    const config = this.#config;
+    return {
+      controller_info: {
+        node_id: nodeId,
+        node_ip: nodeIp,
+        actor_id: `controller-${process.pid}`,
+        actor_name: 'SERVE_CONTROLLER_ACTOR',
+        worker_id: String(process.pid),
+        log_file_path: null,
+      },
+      proxy_location: config?.proxy_location ?? 'EveryNode',
+      http_options: (config?.http_options ?? {}) as Record<string, unknown>,
+      grpc_options: {},
+      proxies: {
+        [nodeId]: {
+          node_id: nodeId,
+          node_ip: nodeIp,
+          actor_id: `proxy-${process.pid}`,
+          actor_name: `SERVE_PROXY_ACTOR-${nodeId}`,
+          status: proxyHealthy ? 'HEALTHY' : 'STARTING',
+        },
+      },
+      deploy_mode: 'MULTI_APP',
+      applications: this.applicationDetails(),
+      target_capacity: config?.target_capacity ?? null,
+    };
+  }
+
+  /** Resolves when every application is gone (all replicas drained and stopped). */
+  async shutdown(): Promise<void> {
+    this.deleteAll();
+    while (this.#apps.size > 0) {
+      await Promise.all(this.replicaProcesses().map((p) => p.exited()));
+      this.#reconcile();
+      await new Promise((r) => setImmediate(r));
+    }
+    clearInterval(this.#ticker);
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * One deployment's replicas and status. `reconcile()` is level-triggered: it compares the target
+ * (count, version) with the replicas that exist and starts or stops the difference. Replicas of an
+ * older version are stopped only once enough of the current version run.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../observability/logger.ts';
+import type { ControllerMetrics } from '../../observability/metrics.ts';
+import type { DeploymentConfig } from '../../schema/deployment-config.ts';
+import type { LocalNode } from '../node/local-node.ts';
+import type { ReplicaProcess } from '../node/replica-process.ts';
+import type { DeploymentRoute } from '../router/deployment-router.ts';
+import type { DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger, ReplicaState } from './status.ts';
+
+export interface DeploymentTarget {
+  config: DeploymentConfig;
+  /** Changes when replicas must restart (code, import path, args, runtime env, resources). */
+  version: string;
+  importPath: string;
+  workingDir: string;
+  args: Record<string, unknown>;
+  env: Record<string, string>;
+  route: string;
+}
+
+interface ReplicaRecord {
+  id: string;
+  version: string;
+  state: ReplicaState;
+  process: ReplicaProcess;
+  startTimeS: number;
+}
+
+export interface DeploymentContext {
+  node: LocalNode;
+  log: Logger;
+  metrics: ControllerMetrics;
+  logLevel: string;
+  debug: boolean;
+  /** The routing table as it is now, handed to new replicas. */
+  routes(): DeploymentRoute[];
+  /** Something changed: reconcile again and republish routes. */
+  changed(): void;
+}
+
+export class DeploymentState {
+  readonly app: string;
+  readonly name: string;
+  target: DeploymentTarget;
+  status: DeploymentStatus = 'UPDATING';
+  statusTrigger: DeploymentStatusTrigger = 'CONFIG_UPDATE_STARTED';
+  message = '';
+  deleting = false;
+  readonly #replicas: ReplicaRecord[] = [];
+  #startFailures = 0;
+  readonly #ctx: DeploymentContext;
+  readonly #log: Logger;
+
+  constructor(app: string, name: string, target: DeploymentTarget, ctx: DeploymentContext) {
+    this.app = app;
+    this.name = name;
+    this.target = target;
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ app, deployment: name });
+  }
+
+  /** Applies a new target; lightweight changes reach live replicas without a restart. */
+  update(target: DeploymentTarget): void {
+    const previous = this.target;
+    this.target = target;
+    this.#startFailures = 0;
+    const live = previous.version === target.version;
+    if (
+      live &&
+      (JSON.stringify(previous.config.user_config) !== JSON.stringify(target.config.user_config) ||
+        previous.config.max_ongoing_requests !== target.config.max_ongoing_requests)
+    ) {
+      for (const r of this.#replicas) {
+        if (r.state !== 'STOPPING') r.process.reconfigure(target.config.user_config, target.config.max_ongoing_requests);
+      }
+    }
+    if (this.status === 'DEPLOY_FAILED' || !live || previous.config.num_replicas !== target.config.num_replicas) {
+      this.status = 'UPDATING';
+      this.statusTrigger = 'CONFIG_UPDATE_STARTED';
+      this.message = '';
+    }
+  }
+
+  get running(): ReplicaRecord[] {
+    return this.#replicas.filter((r) => r.state === 'RUNNING');
+  }
+
+  get isEmpty(): boolean {
+    return this.#replicas.length === 0;
+  }
+
+  route(): DeploymentRoute {
+    return {
+      app: this.app,
+      deployment: this.name,
+      replicas: this.running.map((r) => ({ replicaId: r.id, address: r.process.spec.address })),
+      maxOngoingRequests: this.target.config.max_ongoing_requests,
+      maxQueuedRequests: this.target.config.max_queued_requests,
+    };
+  }
+
+  replicaProcesses(): ReplicaProcess[] {
+    return this.#replicas.map((r) => r.process);
+  }
+
+  reconcile(): void {
+    const { config, version } = this.target;
+    const wanted = this.deleting ? 0 : config.num_replicas;
+    const current = this.#replicas.filter((r) => r.version === version && r.state !== 'STOPPING');
+    const outdated = this.#replicas.filter((r) => r.version !== version && r.state !== 'STOPPING');
+    const maxFailures = Math.min(3 * Math.max(wanted, 1), 20);
+    const failed = this.#startFailures >= maxFailures;
+
+    if (!failed) for (let i = current.length; i < wanted; i++) this.#start();
+    // Surplus: stop the ones still starting first, then the newest.
+    const surplus = current
+      .sort((a, b) => (a.state === 'STARTING' ? -1 : 0) - (b.state === 'STARTING' ? -1 : 0) || b.startTimeS - a.startTimeS)
+      .slice(0, Math.max(0, current.length - wanted));
+    for (const r of surplus) this.#stop(r);
+    const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
+    // Old versions keep serving until the new version runs at full strength (or has failed).
+    if (currentRunning >= wanted || this.deleting) for (const r of outdated) this.#stop(r);
+
+    if (this.deleting) return;
+    if (failed) {
+      this.status = 'DEPLOY_FAILED';
+      this.statusTrigger = 'REPLICA_STARTUP_FAILED';
+    } else if (currentRunning === wanted && outdated.length === 0) {
+      if (this.status !== 'HEALTHY') {
+        this.#log.info({ replicas: wanted }, 'deployment healthy');
+        this.statusTrigger = 'CONFIG_UPDATE_COMPLETED';
+        this.message = '';
+      }
+      this.status = 'HEALTHY';
+    } else if (this.status === 'HEALTHY') {
+      this.status = 'UPDATING';
+    }
+  }
+
+  #start(): void {
+    const id = randomBytes(4).toString('hex');
+    const t = this.target;
+    const labels = { deployment: this.name, replica: id, application: this.app };
+    const replica = this.#ctx.node.launch({
+      spec: {
+        replicaId: id,
+        app: this.app,
+        deployment: this.name,
+        route: t.route,
+        importPath: t.importPath,
+        workingDir: t.workingDir,
+        args: t.args,
+        userConfig: t.config.user_config,
+        maxOngoingRequests: t.config.max_ongoing_requests,
+        logLevel: this.#ctx.logLevel,
+        debug: this.#ctx.debug,
+      },
+      env: t.env,
+      cwd: t.workingDir,
+    });
+    const record: ReplicaRecord = { id, version: t.version, state: 'STARTING', process: replica, startTimeS: Date.now() / 1000 };
+    this.#replicas.push(record);
+    this.#ctx.metrics.starts.inc(labels);
+    this.#ctx.metrics.healthy.set(labels, 0);
+    replica.onExit = (code, signal) => {
+      this.#ctx.metrics.healthy.remove(labels);
+      const index = this.#replicas.indexOf(record);
+      if (index !== -1) this.#replicas.splice(index, 1);
+      if (record.state === 'RUNNING') {
+        this.#log.warn({ replica: id, code, signal }, 'replica process died; replacing it');
+      }
+      this.#ctx.changed();
+    };
+    replica.start(this.#ctx.routes()).then(
+      () => {
+        if (record.state !== 'STARTING') return;
+        record.state = 'RUNNING';
+        this.#ctx.metrics.healthy.set(labels, 1);
+        this.#ctx.changed();
+      },
+      (error: Error) => {
+        if (record.state !== 'STARTING') return;
+        this.#startFailures++;
+        this.message = `replica ${id} failed to start: ${error.message}`;
+        this.#log.error({ replica: id, failures: this.#startFailures }, this.message);
+        replica.kill();
+      },
+    );
+  }
+
+  #stop(record: ReplicaRecord): void {
+    if (record.state === 'STOPPING') return;
+    const wasRunning = record.state === 'RUNNING';
+    record.state = 'STOPPING';
+    if (!wasRunning) {
+      record.process.kill();
+      return;
+    }
+    const c = this.target.config;
+    // Out of the routing table first, then drain.
+    this.#ctx.changed();
+    record.process.stop(c.graceful_shutdown_wait_loop_s, c.graceful_shutdown_timeout_s);
+  }
+
+  details(nodeId: string, nodeIp: string): DeploymentDetails {
+    const c = this.target.config;
+    return {
+      name: this.name,
+      status: this.status,
+      status_trigger: this.statusTrigger,
+      message: this.message,
+      deployment_config: { name: this.name, ...c },
+      target_num_replicas: c.num_replicas,
+      required_resources: {
+        CPU: c.ray_actor_options.num_cpus ?? 1,
+        ...(c.ray_actor_options.num_gpus ? { GPU: c.ray_actor_options.num_gpus } : {}),
+        ...(c.ray_actor_options.memory ? { memory: c.ray_actor_options.memory } : {}),
+        ...c.ray_actor_options.resources,
+      },
+      replicas: this.#replicas.map((r) => ({
+        replica_id: r.id,
+        state: r.state,
+        pid: r.process.pid ?? null,
+        actor_name: `SERVE_REPLICA::${this.app}#${this.name}#${r.id}`,
+        node_id: nodeId,
+        node_ip: nodeIp,
+        start_time_s: r.startTimeS,
+      })),
+    };
+  }
+}

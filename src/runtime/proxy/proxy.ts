@@ -1,0 +1,242 @@
+/**
+ * The HTTP proxy: matches a request to an application by route prefix, hands it to the router of
+ * that application's ingress deployment, and writes the replica's answer (whole or streamed) back.
+ * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
+ */
+import type { ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { ProxyMetrics } from '../../observability/metrics.ts';
+import type { HttpOptions } from '../../schema/serve-config.ts';
+import type { CallRouter } from '../router/call-router.ts';
+import { type ResultSink, RoutedCall } from '../router/deployment-router.ts';
+import type { CallMeta } from '../router/handle-port.ts';
+import { type WireError } from '../router/wire-error.ts';
+import { type Frame, FrameKind } from '../transport/frame.ts';
+import { RouteTable, type RouteTarget } from './route-table.ts';
+
+export interface ProxyOptions {
+  http: HttpOptions;
+  router: CallRouter;
+  log: Logger;
+  metrics: ProxyMetrics;
+  nodeId: string;
+  accessLog: boolean;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function flattenHeaders(headers: FastifyRequest['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+function errorBody(code: ErrorCode | string, message: string, name?: string): string {
+  return JSON.stringify({ error: name ?? code, code, message });
+}
+
+/** One HTTP request in flight: the sink the router reports to, and the bookkeeping around it. */
+class ProxyCall implements ResultSink {
+  readonly #res: ServerResponse;
+  readonly #proxy: HttpProxy;
+  readonly #route: RouteTarget;
+  readonly #method: string;
+  readonly #started = performance.now();
+  routed: RoutedCall | undefined;
+  timer: NodeJS.Timeout | undefined;
+  finished = false;
+
+  constructor(res: ServerResponse, proxy: HttpProxy, route: RouteTarget, method: string) {
+    this.#res = res;
+    this.#proxy = proxy;
+    this.#route = route;
+    this.#method = method;
+  }
+
+  onFrame(frame: Frame): void {
+    const res = this.#res;
+    const meta = frame.meta as { st?: number; hd?: Record<string, string> } | undefined;
+    switch (frame.kind) {
+      case FrameKind.Reply:
+        res.writeHead(meta?.st ?? 200, meta?.hd);
+        res.end(frame.payload);
+        this.#done(meta?.st ?? 200);
+        return;
+      case FrameKind.StreamStart:
+        res.writeHead(meta?.st ?? 200, { ...meta?.hd, 'cache-control': 'no-cache' });
+        res.flushHeaders();
+        return;
+      case FrameKind.Chunk:
+        res.write(frame.payload);
+        return;
+      case FrameKind.End:
+        res.end();
+        this.#done(res.statusCode);
+        return;
+      case FrameKind.Error: {
+        const wire = frame.meta as WireError;
+        const status = wire.status ?? ErrorCodes[wire.code] ?? 500;
+        const message = wire.stack ?? wire.message;
+        this.fail(status, wire.code, message, wire.name);
+        return;
+      }
+    }
+  }
+
+  onError(error: RaylineError): void {
+    this.fail(error.statusCode, error.code, error.message, error.name);
+  }
+
+  fail(status: number, code: string, message: string, name?: string): void {
+    if (this.finished) return;
+    const res = this.#res;
+    if (res.headersSent) {
+      // Mid-stream: the only honest signal left is to cut the response short.
+      res.destroy();
+      this.#done(status);
+      return;
+    }
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' });
+    res.end(errorBody(code, message, name));
+    this.#done(status, code);
+  }
+
+  /** The client went away or the timeout fired: stop the work downstream. */
+  abandon(): void {
+    if (this.finished) return;
+    this.routed?.cancel();
+    this.#done(499, 'RL_CANCELLED');
+  }
+
+  #done(status: number, errorCode?: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.#proxy.record(this.#route, this.#method, status, performance.now() - this.#started, errorCode);
+  }
+}
+
+export class HttpProxy {
+  readonly routes = new RouteTable();
+  readonly server: FastifyInstance;
+  readonly #options: ProxyOptions;
+  readonly #ongoing;
+  readonly #labels = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
+  #ongoingCount = 0;
+
+  constructor(options: ProxyOptions) {
+    this.#options = options;
+    this.#ongoing = options.metrics.ongoing.labels({ node_id: options.nodeId });
+    this.#ongoing.set(0);
+    const http = options.http;
+    this.server = Fastify({
+      bodyLimit: http.body_limit_bytes,
+      keepAliveTimeout: http.keep_alive_timeout_s * 1000,
+      logger: false,
+      return503OnClosing: true,
+    });
+    const server = this.server;
+    server.removeAllContentTypeParsers();
+    server.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    server.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
+      const status = error.statusCode ?? 500;
+      const code = status === 413 ? 'RL_BODY_TOO_LARGE' : (error.code ?? 'RL_INTERNAL');
+      const message =
+        status === 413 ? `request body exceeds http_options.body_limit_bytes (${http.body_limit_bytes} bytes)` : error.message;
+      reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
+    });
+    server.get('/-/healthz', (_req, reply) => {
+      if (this.routes.size === 0) reply.code(503).send('no applications are routable yet');
+      else reply.send('success');
+    });
+    server.get('/-/routes', (_req, reply) => {
+      reply.send(this.routes.toJSON());
+    });
+    server.all('*', (req, reply) => this.#handle(req, reply));
+  }
+
+  #handle(req: FastifyRequest, reply: FastifyReply): void {
+    const url = req.url;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = this.routes.match(path);
+    if (!route) {
+      const known = Object.keys(this.routes.toJSON());
+      reply
+        .code(404)
+        .type('application/json; charset=utf-8')
+        .send(
+          JSON.stringify({
+            error: 'RL_NOT_FOUND',
+            code: 'RL_NOT_FOUND',
+            message: `no application at '${path}'; known route prefixes: ${known.length ? known.join(', ') : '(none)'}`,
+            routes: known,
+          }),
+        );
+      return;
+    }
+    reply.hijack();
+    const res = reply.raw;
+    const call = new ProxyCall(res, this, route, req.method);
+    this.#ongoingCount++;
+    this.#ongoing.set(this.#ongoingCount);
+    const meta: CallMeta = { m: '__call__', h: { method: req.method, url, headers: flattenHeaders(req.headers) } };
+    const modelId = req.headers.serve_multiplexed_model_id;
+    if (typeof modelId === 'string' && modelId) meta.mm = modelId;
+    const body = (req.body as Buffer | undefined) ?? EMPTY;
+    const routed = new RoutedCall(meta, body, call);
+    call.routed = routed;
+    const timeoutS = this.#options.http.request_timeout_s;
+    if (timeoutS !== null) {
+      call.timer = setTimeout(() => {
+        if (call.finished) return;
+        routed.cancel();
+        call.fail(408, 'RL_TIMEOUT', `request did not finish within http_options.request_timeout_s (${timeoutS} s)`);
+      }, timeoutS * 1000);
+    }
+    res.once('close', () => {
+      if (!call.finished) call.abandon();
+    });
+    this.#options.router.router(route.app, route.ingress).submit(routed);
+  }
+
+  /** Metrics and access log for a finished request. */
+  record(route: RouteTarget, method: string, status: number, latencyMs: number, errorCode?: string): void {
+    this.#ongoingCount--;
+    this.#ongoing.set(this.#ongoingCount);
+    const key = `${route.routePrefix}\u0000${method}\u0000${status}`;
+    let labelled = this.#labels.get(key);
+    if (!labelled) {
+      const m = this.#options.metrics;
+      const base = { route: route.routePrefix, application: route.app, status_code: String(status) };
+      labelled = { requests: m.requests.labels({ ...base, method }), latency: m.latency.labels(base) };
+      this.#labels.set(key, labelled);
+    }
+    labelled.requests.inc();
+    labelled.latency.observe(latencyMs);
+    if (status >= 400) {
+      this.#options.metrics.errors.inc({
+        route: route.routePrefix,
+        error_code: String(status),
+        method,
+        application: route.app,
+      });
+    }
+    if (this.#options.accessLog) {
+      this.#options.log.info({ app: route.app, method, route: route.routePrefix, status, ms: Number(latencyMs.toFixed(2)), error: errorCode }, 'access');
+    }
+  }
+
+  async listen(): Promise<string> {
+    return this.server.listen({ host: this.#options.http.host, port: this.#options.http.port });
+  }
+
+  async close(): Promise<void> {
+    await this.server.close();
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Entry point of a replica process. The node that spawned it sends `init` over IPC; the replica
+ * loads the application, constructs its deployment's class (children as handles), listens on its
+ * socket and reports `ready`. It exits when told to stop, or when its node goes away.
+ */
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import { Registry } from 'prom-client';
+import { RaylineError } from '../../errors.ts';
+import { createLogger } from '../../observability/logger.ts';
+import { handleMetrics, replicaMetrics } from '../../observability/metrics.ts';
+import { constructorArgs, walkApplication } from '../../serve/graph.ts';
+import { createHandle } from '../../serve/handle.ts';
+import { installRuntimePort } from '../../serve/port.ts';
+import { CallRouter } from '../router/call-router.ts';
+import { HandlePort } from '../router/handle-port.ts';
+import { trackQueues } from '../router/queue-metrics.ts';
+import { FramedSocket } from '../transport/framed-socket.ts';
+import { loadApplication } from './load-app.ts';
+import type { FromReplica, ReplicaSpec, ToReplica } from './protocol.ts';
+import { Replica } from './replica.ts';
+
+const send = (message: FromReplica) => process.send?.(message);
+const router = new CallRouter();
+installRuntimePort(new HandlePort(router));
+const registry = new Registry();
+
+let replica: Replica | undefined;
+let instance: Record<string, unknown> | undefined;
+let server: net.Server | undefined;
+let spec: ReplicaSpec | undefined;
+let log = createLogger({ level: process.env.RAYLINE_LOG_LEVEL });
+
+async function init(s: ReplicaSpec): Promise<void> {
+  spec = s;
+  log = createLogger({ level: s.logLevel }).child({ component: 'replica', app: s.app, deployment: s.deployment, replica: s.replicaId });
+  trackQueues(router, handleMetrics(registry), `${s.deployment}#${s.replicaId}`);
+  const root = await loadApplication(s.importPath, s.workingDir, s.args);
+  const nodes = walkApplication(root);
+  const node = nodes.find((n) => n.name === s.deployment);
+  if (!node) {
+    throw new RaylineError(
+      'RL_IMPORT_FAILED',
+      `application '${s.importPath}' has no deployment '${s.deployment}' (it has ${nodes.map((n) => n.name).join(', ')})`,
+    );
+  }
+  const args = constructorArgs(node.node, nodes, (child) => createHandle(s.app, child));
+  const Cls = node.deployment.cls as unknown as new (...a: unknown[]) => Record<string, unknown>;
+  instance = new Cls(...args);
+  await reconfigure(s.userConfig);
+  replica = new Replica({
+    instance,
+    name: s.deployment,
+    maxOngoingRequests: s.maxOngoingRequests,
+    log,
+    metrics: replicaMetrics(registry),
+    labels: { deployment: s.deployment, replica: s.replicaId, application: s.app, route: s.route },
+    debug: s.debug,
+  });
+  const r = replica;
+  rmSync(s.address, { force: true });
+  server = net.createServer((socket) => {
+    const framed = new FramedSocket(socket, (frame) => r.onFrame(framed, frame));
+    framed.onClose(() => r.onDisconnect(framed));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server!.once('error', reject);
+    server!.listen(s.address, resolve);
+  });
+  log.info('replica ready');
+  send({ type: 'ready', address: s.address });
+}
+
+async function reconfigure(userConfig: unknown): Promise<void> {
+  if (userConfig === null || userConfig === undefined) return;
+  const hook = instance?.reconfigure;
+  if (typeof hook === 'function') await hook.call(instance, userConfig);
+}
+
+async function checkHealth(): Promise<void> {
+  const hook = instance?.checkHealth;
+  if (typeof hook === 'function') await hook.call(instance);
+}
+
+async function stop(waitLoopS: number, timeoutS: number): Promise<void> {
+  replica?.stopAccepting();
+  const deadline = Date.now() + timeoutS * 1000;
+  while (replica && replica.ongoing > 0 && Date.now() < deadline) {
+    await Promise.race([replica.idle(), new Promise((r) => setTimeout(r, Math.min(waitLoopS * 1000, deadline - Date.now())))]);
+  }
+  if (replica && replica.ongoing > 0) log.warn({ ongoing: replica.ongoing }, 'graceful shutdown timed out; exiting with requests running');
+  exit(0);
+}
+
+function exit(code: number): never {
+  server?.close();
+  if (spec) rmSync(spec.address, { force: true });
+  router.close();
+  process.exit(code);
+}
+
+process.on('message', (message: ToReplica) => {
+  switch (message.type) {
+    case 'init':
+      router.update(message.routes);
+      init(message.spec).catch((error: Error) => {
+        log.error({ err: error }, 'replica failed to start');
+        send({ type: 'init-failed', message: error.message });
+        setImmediate(() => exit(1));
+      });
+      return;
+    case 'routes':
+      router.update(message.routes);
+      return;
+    case 'reconfigure':
+      if (replica) replica.maxOngoingRequests = message.maxOngoingRequests;
+      reconfigure(message.userConfig).catch((error: Error) => {
+        log.error({ err: error }, 'reconfigure failed');
+        send({ type: 'reconfigure-failed', message: error.message });
+      });
+      return;
+    case 'metrics':
+      registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', requestId: message.requestId, metrics }));
+      return;
+    case 'health':
+      checkHealth().then(
+        () => send({ type: 'health', requestId: message.requestId, ok: true }),
+        (error: Error) => send({ type: 'health', requestId: message.requestId, ok: false, message: error.message }),
+      );
+      return;
+    case 'stop':
+      stop(message.waitLoopS, message.timeoutS);
+      return;
+  }
+});
+
+// The node owns this process: if the node goes away, so does the replica.
+process.on('disconnect', () => exit(0));
+process.on('SIGINT', () => {}); // Ctrl-C reaches the whole process group; the node decides when we stop.
+process.on('uncaughtException', (error) => {
+  log.fatal({ err: error }, 'uncaught exception in replica');
+  exit(1);
+});

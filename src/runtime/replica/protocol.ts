@@ -1,0 +1,35 @@
+/** Messages between a node and the replica processes it supervises (over the child's IPC channel). */
+import type { DeploymentRoute } from '../router/deployment-router.ts';
+
+export interface ReplicaSpec {
+  replicaId: string;
+  app: string;
+  deployment: string;
+  /** The application's route prefix, for metric labels. */
+  route: string;
+  importPath: string;
+  workingDir: string;
+  args: Record<string, unknown>;
+  userConfig: unknown;
+  maxOngoingRequests: number;
+  /** Where the replica listens: a unix socket path. */
+  address: string;
+  logLevel: string;
+  /** Send exception stacks to callers (RAYLINE_DEBUG). */
+  debug: boolean;
+}
+
+export type ToReplica =
+  | { type: 'init'; spec: ReplicaSpec; routes: DeploymentRoute[] }
+  | { type: 'routes'; routes: DeploymentRoute[] }
+  | { type: 'reconfigure'; userConfig: unknown; maxOngoingRequests: number }
+  | { type: 'metrics'; requestId: number }
+  | { type: 'health'; requestId: number }
+  | { type: 'stop'; waitLoopS: number; timeoutS: number };
+
+export type FromReplica =
+  | { type: 'ready'; address: string }
+  | { type: 'init-failed'; message: string }
+  | { type: 'metrics'; requestId: number; metrics: unknown[] }
+  | { type: 'health'; requestId: number; ok: boolean; message?: string }
+  | { type: 'reconfigure-failed'; message: string };

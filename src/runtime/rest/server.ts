@@ -1,0 +1,58 @@
+/**
+ * The REST API on the dashboard port (8265), in Ray's shapes: PUT applies a serve config
+ * declaratively, GET reports every application, deployment and replica, DELETE removes everything.
+ * With a token configured every call needs `Authorization: Bearer <token>`.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../../observability/logger.ts';
+import { parseServeConfig } from '../../schema/serve-config.ts';
+import type { ServeController } from '../controller/controller.ts';
+
+export interface RestOptions {
+  controller: ServeController;
+  log: Logger;
+  token: string | undefined;
+  /** Whether the proxy can route (for `proxies[].status`). */
+  proxyHealthy(): boolean;
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice(7));
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+export function createRestServer(options: RestOptions): FastifyInstance {
+  const { controller, log, token } = options;
+  const server = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 16 * 1024 * 1024 });
+  if (token) {
+    server.addHook('onRequest', async (req, reply) => {
+      if (!tokenMatches(req.headers.authorization, token)) {
+        reply.code(401).send({ error: 'RL_UNAUTHORIZED', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
+      }
+    });
+  }
+  server.get('/api/serve/applications/', async () => controller.details(options.proxyHealthy()));
+  server.put('/api/serve/applications/', async (req, reply) => {
+    const parsed = parseServeConfig(req.body ?? {});
+    if (!parsed.ok) {
+      log.warn({ issues: parsed.issues }, 'rejected invalid serve config');
+      return reply.code(400).send({
+        error: 'RL_CONFIG_INVALID',
+        message: `invalid serve config: ${parsed.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+        issues: parsed.issues,
+      });
+    }
+    controller.apply(parsed.value);
+    return {};
+  });
+  server.delete('/api/serve/applications/', async () => {
+    controller.deleteAll();
+    return {};
+  });
+  server.get('/api/version', async () => ({ version: '1', ray_version: 'rayline', ray_commit: 'rayline' }));
+  server.get('/-/healthz', async () => 'success');
+  return server;
+}

@@ -1,0 +1,51 @@
+/**
+ * Every router of one process, kept current from the routing tables the controller pushes. A call
+ * for a deployment whose table has not arrived yet waits in that deployment's queue.
+ */
+import { RaylineError } from '../../errors.ts';
+import { type DeploymentRoute, DeploymentRouter } from './deployment-router.ts';
+import { ReplicaClientPool } from './replica-client.ts';
+
+const key = (app: string, deployment: string) => `${app}\u0000${deployment}`;
+
+export class CallRouter {
+  readonly #pool = new ReplicaClientPool();
+  readonly #routers = new Map<string, DeploymentRouter>();
+  /** Lets metrics observe queues as routers appear. */
+  onRouterCreated: ((router: DeploymentRouter) => void) | undefined;
+
+  router(app: string, deployment: string): DeploymentRouter {
+    const k = key(app, deployment);
+    let router = this.#routers.get(k);
+    if (!router) {
+      router = new DeploymentRouter(app, deployment, this.#pool);
+      this.#routers.set(k, router);
+      this.onRouterCreated?.(router);
+    }
+    return router;
+  }
+
+  /** Applies a full routing table: deployments absent from it no longer exist. */
+  update(routes: readonly DeploymentRoute[]): void {
+    const live = new Set<string>();
+    const addresses = new Set<string>();
+    for (const route of routes) {
+      const k = key(route.app, route.deployment);
+      live.add(k);
+      for (const r of route.replicas) addresses.add(r.address);
+      this.router(route.app, route.deployment).update(route);
+    }
+    for (const [k, router] of this.#routers) {
+      if (live.has(k)) continue;
+      this.#routers.delete(k);
+      router.failWaiting(
+        new RaylineError('RL_NOT_FOUND', `deployment '${router.deployment}' of application '${router.app}' no longer exists`),
+      );
+    }
+    this.#pool.retain(addresses);
+  }
+
+  close(): void {
+    this.#pool.closeAll();
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The caller's router for one deployment: power of two choices over locally estimated queue
+ * lengths, a FIFO of calls waiting for capacity bounded by max_queued_requests, and re-routing of
+ * calls a full replica rejected. One per deployment per calling process (proxy, handle).
+ */
+import { BackPressureError, RaylineError } from '../../errors.ts';
+import { type Frame, FrameKind } from '../transport/frame.ts';
+import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
+
+export interface ReplicaEndpoint {
+  replicaId: string;
+  address: string;
+}
+
+export interface DeploymentRoute {
+  app: string;
+  deployment: string;
+  replicas: ReplicaEndpoint[];
+  maxOngoingRequests: number;
+  maxQueuedRequests: number;
+}
+
+/** What a routed call reports back to whoever made it (a handle response, an HTTP reply). */
+export interface ResultSink {
+  /** Every frame the replica answers with, except Reject (handled here). */
+  onFrame(frame: Frame): void;
+  onError(error: RaylineError): void;
+}
+
+/** A call as the router sees it: the encoded request and where its results go. */
+export class RoutedCall implements CallSink {
+  readonly meta: unknown;
+  readonly payload: Uint8Array;
+  readonly sink: ResultSink;
+  router: DeploymentRouter | undefined;
+  slot: ReplicaSlot | undefined;
+  streamId = 0;
+  done = false;
+
+  constructor(meta: unknown, payload: Uint8Array, sink: ResultSink) {
+    this.meta = meta;
+    this.payload = payload;
+    this.sink = sink;
+  }
+
+  onFrame(frame: Frame): void {
+    this.router!.onFrame(this, frame);
+  }
+
+  onLost(error: RaylineError): void {
+    this.router!.onLost(this, error);
+  }
+
+  /** Cancels wherever the call is: waiting in the queue, or running on a replica. */
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    this.router?.cancel(this);
+  }
+}
+
+interface ReplicaSlot {
+  endpoint: ReplicaEndpoint;
+  /** Estimated requests running on the replica: last reported count plus what we sent since. */
+  queueLength: number;
+  /** Calls this router has running there. */
+  mine: number;
+  removed: boolean;
+}
+
+const BACKOFF_START_MS = 25;
+const BACKOFF_MAX_MS = 500;
+
+export class DeploymentRouter {
+  readonly app: string;
+  readonly deployment: string;
+  readonly #pool: ReplicaClientPool;
+  #slots: ReplicaSlot[] = [];
+  #maxOngoing = 5;
+  #maxQueued = -1;
+  readonly #waiting: RoutedCall[] = [];
+  #backoffMs = BACKOFF_START_MS;
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** Called when the number of waiting calls changes (for the queued-queries gauge). */
+  onQueueChange: ((queued: number) => void) | undefined;
+
+  constructor(app: string, deployment: string, pool: ReplicaClientPool) {
+    this.app = app;
+    this.deployment = deployment;
+    this.#pool = pool;
+  }
+
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
+  get replicaCount(): number {
+    return this.#slots.length;
+  }
+
+  update(route: DeploymentRoute): void {
+    this.#maxOngoing = route.maxOngoingRequests;
+    this.#maxQueued = route.maxQueuedRequests;
+    const previous = new Map(this.#slots.map((s) => [s.endpoint.replicaId, s]));
+    this.#slots = route.replicas.map((endpoint) => {
+      const known = previous.get(endpoint.replicaId);
+      previous.delete(endpoint.replicaId);
+      return known ?? { endpoint, queueLength: 0, mine: 0, removed: false };
+    });
+    for (const gone of previous.values()) gone.removed = true;
+    this.#drain();
+  }
+
+  submit(call: RoutedCall): void {
+    call.router = this;
+    if (this.#waiting.length === 0) {
+      const slot = this.#choose();
+      if (slot) {
+        this.#dispatch(call, slot);
+        return;
+      }
+    }
+    if (this.#maxQueued !== -1 && this.#waiting.length >= this.#maxQueued) {
+      call.done = true;
+      call.sink.onError(new BackPressureError(`${this.app}/${this.deployment}`, this.#maxQueued));
+      return;
+    }
+    this.#waiting.push(call);
+    this.onQueueChange?.(this.#waiting.length);
+    this.#armRetry();
+  }
+
+  /** Power of two choices among replicas below max_ongoing_requests. */
+  #choose(): ReplicaSlot | undefined {
+    const slots = this.#slots;
+    const n = slots.length;
+    const max = this.#maxOngoing;
+    if (n === 0) return undefined;
+    if (n === 1) return slots[0].queueLength < max ? slots[0] : undefined;
+    const i = Math.floor(Math.random() * n);
+    let j = Math.floor(Math.random() * (n - 1));
+    if (j >= i) j++;
+    const a = slots[i];
+    const b = slots[j];
+    const best = a.queueLength <= b.queueLength ? a : b;
+    if (best.queueLength < max) return best;
+    let least: ReplicaSlot | undefined;
+    for (const s of slots) if (s.queueLength < max && (!least || s.queueLength < least.queueLength)) least = s;
+    return least;
+  }
+
+  #dispatch(call: RoutedCall, slot: ReplicaSlot): void {
+    slot.queueLength++;
+    slot.mine++;
+    call.slot = slot;
+    const client: ReplicaClient = this.#pool.get(slot.endpoint.address);
+    call.streamId = client.call(call, call.meta, call.payload);
+    this.#backoffMs = BACKOFF_START_MS;
+  }
+
+  #release(call: RoutedCall, reportedQueueLength: number | undefined): void {
+    const slot = call.slot;
+    if (!slot) return;
+    call.slot = undefined;
+    slot.mine--;
+    slot.queueLength = reportedQueueLength ?? Math.max(0, slot.queueLength - 1);
+    if (this.#waiting.length > 0) this.#drain();
+  }
+
+  onFrame(call: RoutedCall, frame: Frame): void {
+    const q = (frame.meta as { q?: number } | undefined)?.q;
+    if (frame.kind === FrameKind.Reject) {
+      const slot = call.slot;
+      this.#release(call, this.#maxOngoing);
+      if (slot) slot.queueLength = Math.max(q ?? this.#maxOngoing, this.#maxOngoing);
+      if (call.done) return;
+      // Back to the front: FIFO order is kept for calls that were already next in line.
+      this.#waiting.unshift(call);
+      this.onQueueChange?.(this.#waiting.length);
+      this.#drain();
+      this.#armRetry();
+      return;
+    }
+    const terminal =
+      frame.kind === FrameKind.Reply || frame.kind === FrameKind.End || frame.kind === FrameKind.Error;
+    if (terminal) {
+      this.#release(call, q);
+      call.done = true;
+    }
+    call.sink.onFrame(frame);
+  }
+
+  onLost(call: RoutedCall, error: RaylineError): void {
+    this.#release(call, undefined);
+    if (call.done) return;
+    call.done = true;
+    call.sink.onError(error);
+  }
+
+  cancel(call: RoutedCall): void {
+    const index = this.#waiting.indexOf(call);
+    if (index !== -1) {
+      this.#waiting.splice(index, 1);
+      this.onQueueChange?.(this.#waiting.length);
+      return;
+    }
+    if (call.slot) {
+      this.#pool.get(call.slot.endpoint.address).cancel(call.streamId);
+      this.#release(call, undefined);
+    }
+  }
+
+  #drain(): void {
+    while (this.#waiting.length > 0) {
+      const slot = this.#choose();
+      if (!slot) break;
+      const call = this.#waiting.shift()!;
+      if (!call.done) this.#dispatch(call, slot);
+    }
+    this.onQueueChange?.(this.#waiting.length);
+    if (this.#waiting.length > 0) this.#armRetry();
+  }
+
+  /**
+   * Estimates can go stale when other callers' requests finish on a replica, and a call waiting only
+   * on stale estimates would wait forever. Back off (25 ms doubling to 500 ms), then probe: forget the
+   * estimates of replicas we have nothing running on and try again; a full replica answers Reject.
+   */
+  #armRetry(): void {
+    if (this.#retryTimer || this.#waiting.length === 0) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      for (const slot of this.#slots) if (slot.mine === 0) slot.queueLength = 0;
+      this.#backoffMs = Math.min(this.#backoffMs * 2, BACKOFF_MAX_MS);
+      this.#drain();
+    }, this.#backoffMs);
+    this.#retryTimer.unref();
+  }
+
+  /** Fails every waiting call, e.g. when the deployment is deleted. */
+  failWaiting(error: RaylineError): void {
+    const waiting = this.#waiting.splice(0);
+    for (const call of waiting) {
+      call.done = true;
+      call.sink.onError(error);
+    }
+    this.onQueueChange?.(0);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The runtime's implementation of the serve port: handle calls from user code become routed calls,
+ * and their results come back as awaitable values or async iterators.
+ */
+import { RaylineError } from '../../errors.ts';
+import type { CallOptions, CallTarget, PortCall, RuntimePort } from '../../serve/port.ts';
+import { type Frame, FrameKind } from '../transport/frame.ts';
+import { decodeValue, encodeArgs } from '../transport/value-codec.ts';
+import type { CallRouter } from './call-router.ts';
+import { RoutedCall, type ResultSink } from './deployment-router.ts';
+import { activeRequest } from './request-context.ts';
+import { errorFromWire, type WireError } from './wire-error.ts';
+
+/** Meta of a Call frame. Short keys: this is on every request. */
+export interface CallMeta {
+  /** method name */
+  m: string;
+  /** set for HTTP requests: method, url, headers */
+  h?: { method: string; url: string; headers: Record<string, string> };
+  /** multiplexed model id */
+  mm?: string;
+}
+
+type Item = { value: unknown } | { error: RaylineError } | { done: true };
+
+class HandleCall implements PortCall, ResultSink {
+  readonly #target: CallTarget;
+  readonly #method: string;
+  #routed: RoutedCall | undefined;
+  #resolve: ((value: unknown) => void) | undefined;
+  #reject: ((error: unknown) => void) | undefined;
+  #promise: Promise<unknown> | undefined;
+  #outcome: Item | undefined;
+  #streaming = false;
+  readonly #items: Item[] = [];
+  #wake: (() => void) | undefined;
+  #detach: (() => void) | undefined;
+
+  constructor(target: CallTarget, method: string) {
+    this.#target = target;
+    this.#method = method;
+  }
+
+  start(routed: RoutedCall, router: ReturnType<CallRouter['router']>, signal: AbortSignal | undefined): void {
+    this.#routed = routed;
+    if (signal) {
+      if (signal.aborted) {
+        this.onError(new RaylineError('RL_CANCELLED', 'the calling request was cancelled'));
+        return;
+      }
+      const onAbort = () => this.cancel();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#detach = () => signal.removeEventListener('abort', onAbort);
+    }
+    router.submit(routed);
+  }
+
+  #finish(item: Item): void {
+    this.#detach?.();
+    this.#detach = undefined;
+    if (this.#streaming) {
+      this.#items.push(item);
+      this.#wake?.();
+      return;
+    }
+    this.#outcome = item;
+    if ('value' in item) this.#resolve?.(item.value);
+    else if ('error' in item) this.#reject?.(item.error);
+  }
+
+  onFrame(frame: Frame): void {
+    switch (frame.kind) {
+      case FrameKind.Reply:
+        this.#finish({ value: decodeValue(frame.payload) });
+        return;
+      case FrameKind.Error:
+        this.#finish({ error: errorFromWire(frame.meta as WireError) });
+        return;
+      case FrameKind.StreamStart:
+        if (!this.#streaming && this.#promise) {
+          this.#finish({ error: this.#misuse('streams: iterate the response with `for await`') });
+          this.#routed?.cancel();
+        }
+        return;
+      case FrameKind.Chunk:
+        this.#items.push({ value: decodeValue(frame.payload) });
+        this.#wake?.();
+        return;
+      case FrameKind.End:
+        this.#finish({ done: true });
+        return;
+    }
+  }
+
+  onError(error: RaylineError): void {
+    this.#finish({ error });
+  }
+
+  #misuse(what: string): RaylineError {
+    return new RaylineError('RL_BAD_REQUEST', `method '${this.#method}' of deployment '${this.#target.deployment}' ${what}`);
+  }
+
+  result(): Promise<unknown> {
+    if (!this.#promise) {
+      this.#promise = new Promise((resolve, reject) => {
+        this.#resolve = resolve;
+        this.#reject = reject;
+      });
+      const outcome = this.#outcome;
+      if (outcome && 'value' in outcome) this.#resolve!(outcome.value);
+      else if (outcome && 'error' in outcome) this.#reject!(outcome.error);
+    }
+    return this.#promise;
+  }
+
+  stream(): AsyncIterator<unknown> {
+    this.#streaming = true;
+    if (this.#outcome) {
+      const outcome = this.#outcome;
+      this.#items.push(
+        'value' in outcome ? { error: this.#misuse('does not stream: await the response instead') } : outcome,
+      );
+    }
+    return {
+      next: async (): Promise<IteratorResult<unknown>> => {
+        while (this.#items.length === 0) await new Promise<void>((wake) => (this.#wake = wake));
+        this.#wake = undefined;
+        const item = this.#items.shift()!;
+        if ('error' in item) throw item.error;
+        if ('done' in item) return { done: true, value: undefined };
+        return { done: false, value: item.value };
+      },
+      return: async (): Promise<IteratorResult<unknown>> => {
+        this.cancel();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  cancel(): void {
+    if (this.#routed?.done === false) {
+      this.#routed.cancel();
+      this.#finish({ error: new RaylineError('RL_CANCELLED', `call to '${this.#target.deployment}.${this.#method}' was cancelled`) });
+    }
+  }
+}
+
+export class HandlePort implements RuntimePort {
+  readonly #router: CallRouter;
+
+  constructor(router: CallRouter) {
+    this.#router = router;
+  }
+
+  call(target: CallTarget, options: CallOptions, args: unknown[]): PortCall {
+    const context = activeRequest.getStore();
+    const modelId = options.multiplexedModelId || context?.modelId || '';
+    const meta: CallMeta = modelId ? { m: options.methodName, mm: modelId } : { m: options.methodName };
+    const call = new HandleCall(target, options.methodName);
+    const routed = new RoutedCall(meta, encodeArgs(args), call);
+    call.start(routed, this.#router.router(target.app, target.deployment), context?.signal);
+    return call;
+  }
+
+  currentSignal(): AbortSignal | undefined {
+    return activeRequest.getStore()?.signal;
+  }
+
+  currentModelId(): string {
+    return activeRequest.getStore()?.modelId ?? '';
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The caller's side of the transport to one replica: many concurrent calls multiplexed over one
+ * connection, each identified by a stream id. Frames sent before the connection is up are queued.
+ */
+import { RaylineError } from '../../errors.ts';
+import { type Frame, FrameKind } from '../transport/frame.ts';
+import { connectFramed, type FramedSocket } from '../transport/framed-socket.ts';
+
+export interface CallSink {
+  onFrame(frame: Frame): void;
+  /** The connection closed before the call's last frame. */
+  onLost(error: RaylineError): void;
+}
+
+export class ReplicaClient {
+  readonly address: string;
+  #socket: FramedSocket | undefined;
+  #queued: [FrameKind, number, unknown, Uint8Array | undefined][] = [];
+  #nextId = 1;
+  readonly #calls = new Map<number, CallSink>();
+  #dead: RaylineError | undefined;
+  readonly #onDead: () => void;
+
+  constructor(address: string, onDead: () => void) {
+    this.address = address;
+    this.#onDead = onDead;
+    connectFramed(address, (frame) => this.#onFrame(frame)).then(
+      (socket) => {
+        if (this.#dead) {
+          socket.destroy();
+          return;
+        }
+        this.#socket = socket;
+        socket.onClose((error) => this.#fail(error));
+        for (const [kind, id, meta, payload] of this.#queued) socket.send(kind, id, meta, payload);
+        this.#queued = [];
+      },
+      (error: Error) => this.#fail(error),
+    );
+  }
+
+  get dead(): boolean {
+    return this.#dead !== undefined;
+  }
+
+  get inFlight(): number {
+    return this.#calls.size;
+  }
+
+  call(sink: CallSink, meta: unknown, payload: Uint8Array): number {
+    const id = this.#nextId;
+    this.#nextId = id === 0xffffffff ? 1 : id + 1;
+    if (this.#dead) {
+      const dead = this.#dead;
+      queueMicrotask(() => sink.onLost(dead));
+      return id;
+    }
+    this.#calls.set(id, sink);
+    this.#send(FrameKind.Call, id, meta, payload);
+    return id;
+  }
+
+  cancel(id: number): void {
+    if (this.#calls.delete(id)) this.#send(FrameKind.Cancel, id, undefined, undefined);
+  }
+
+  close(): void {
+    this.#fail(undefined, 'closed by caller');
+  }
+
+  #send(kind: FrameKind, id: number, meta: unknown, payload: Uint8Array | undefined): void {
+    if (this.#socket) this.#socket.send(kind, id, meta, payload);
+    else this.#queued.push([kind, id, meta, payload]);
+  }
+
+  #onFrame(frame: Frame): void {
+    const sink = this.#calls.get(frame.id);
+    if (!sink) return; // cancelled meanwhile
+    const kind = frame.kind;
+    if (kind === FrameKind.Reply || kind === FrameKind.End || kind === FrameKind.Error || kind === FrameKind.Reject) {
+      this.#calls.delete(frame.id);
+    }
+    sink.onFrame(frame);
+  }
+
+  #fail(error?: Error, reason = 'connection to replica lost'): void {
+    if (this.#dead) return;
+    this.#dead = new RaylineError(
+      'RL_REPLICA_DIED',
+      `${reason} (${this.address})${error ? `: ${error.message}` : ''}`,
+      { cause: error },
+    );
+    this.#socket?.destroy();
+    const calls = [...this.#calls.values()];
+    this.#calls.clear();
+    for (const sink of calls) sink.onLost(this.#dead);
+    this.#onDead();
+  }
+}
+
+/** One connection per replica address, shared by every router in the process. */
+export class ReplicaClientPool {
+  readonly #clients = new Map<string, ReplicaClient>();
+
+  get(address: string): ReplicaClient {
+    let client = this.#clients.get(address);
+    if (!client || client.dead) {
+      const created = new ReplicaClient(address, () => {
+        if (this.#clients.get(address) === created) this.#clients.delete(address);
+      });
+      client = created;
+      this.#clients.set(address, client);
+    }
+    return client;
+  }
+
+  /** Closes connections to replicas no longer in any routing table. */
+  retain(addresses: Set<string>): void {
+    for (const [address, client] of this.#clients) {
+      if (!addresses.has(address) && client.inFlight === 0) {
+        this.#clients.delete(address);
+        client.close();
+      }
+    }
+  }
+
+  closeAll(): void {
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
+  }
+}

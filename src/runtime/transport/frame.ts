@@ -1,0 +1,92 @@
+/**
+ * The wire format between Rayline processes, and the only module that knows it.
+ *
+ *   u32 length of the rest | u8 kind | u32 stream id | u32 meta length | meta (JSON) | payload
+ *
+ * Meta carries small structured fields; payload carries bytes (serialized values, HTTP bodies,
+ * stream chunks) without a JSON round trip.
+ */
+
+export const FrameKind = {
+  /** caller → replica: start a call. */
+  Call: 1,
+  /** replica → caller: the whole unary result. */
+  Reply: 2,
+  /** replica → caller: a streamed result begins (meta may carry an HTTP status and headers). */
+  StreamStart: 3,
+  /** replica → caller: one streamed item. */
+  Chunk: 4,
+  /** replica → caller: the stream ended. */
+  End: 5,
+  /** replica → caller: the call failed. */
+  Error: 6,
+  /** replica → caller: the replica is at max_ongoing_requests; route the call elsewhere. */
+  Reject: 7,
+  /** caller → replica: stop working on this call. */
+  Cancel: 8,
+  /** either way, connection setup: carries the cluster token when one is configured. */
+  Hello: 9,
+} as const;
+
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export interface Frame {
+  kind: FrameKind;
+  id: number;
+  meta: unknown;
+  payload: Buffer;
+}
+
+const HEADER_BYTES = 13;
+const EMPTY = Buffer.alloc(0);
+
+export function encodeFrame(kind: FrameKind, id: number, meta: unknown, payload: Uint8Array = EMPTY): Buffer {
+  const metaText = meta === undefined ? '' : JSON.stringify(meta);
+  const metaBytes = Buffer.byteLength(metaText);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + metaBytes + payload.byteLength);
+  frame.writeUInt32BE(HEADER_BYTES - 4 + metaBytes + payload.byteLength, 0);
+  frame.writeUInt8(kind, 4);
+  frame.writeUInt32BE(id, 5);
+  frame.writeUInt32BE(metaBytes, 9);
+  if (metaBytes > 0) frame.write(metaText, HEADER_BYTES, 'utf8');
+  if (payload.byteLength > 0) frame.set(payload, HEADER_BYTES + metaBytes);
+  return frame;
+}
+
+/** Frames larger than this are a protocol error, not a reason to buffer without bound. */
+export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+
+/** Incremental decoder: feed socket chunks, get whole frames. */
+export class FrameDecoder {
+  #pending: Buffer = EMPTY;
+  readonly #onFrame: (frame: Frame) => void;
+
+  constructor(onFrame: (frame: Frame) => void) {
+    this.#onFrame = onFrame;
+  }
+
+  push(chunk: Buffer): void {
+    let buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    let offset = 0;
+    while (buf.length - offset >= 4) {
+      const length = buf.readUInt32BE(offset);
+      if (length > MAX_FRAME_BYTES || length < HEADER_BYTES - 4) {
+        throw new Error(`transport: invalid frame length ${length}`);
+      }
+      if (buf.length - offset < 4 + length) break;
+      const kind = buf.readUInt8(offset + 4) as FrameKind;
+      const id = buf.readUInt32BE(offset + 5);
+      const metaBytes = buf.readUInt32BE(offset + 9);
+      const metaStart = offset + HEADER_BYTES;
+      const meta = metaBytes === 0 ? undefined : JSON.parse(buf.toString('utf8', metaStart, metaStart + metaBytes));
+      const payload = buf.subarray(metaStart + metaBytes, offset + 4 + length);
+      offset += 4 + length;
+      this.#onFrame({ kind, id, meta, payload });
+    }
+    this.#pending = offset === buf.length ? EMPTY : buf.subarray(offset);
+    if (this.#pending.length > 0 && this.#pending.buffer === chunk.buffer) {
+      // Keep only what is needed rather than pinning the socket's whole read buffer.
+      this.#pending = Buffer.from(this.#pending);
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * A socket that sends and receives frames. Writes made in one tick leave in one syscall: the socket
+ * is corked on the first write and uncorked on the next tick.
+ */
+import net from 'node:net';
+import { type Frame, FrameDecoder, type FrameKind, encodeFrame } from './frame.ts';
+
+export class FramedSocket {
+  readonly socket: net.Socket;
+  #corked = false;
+  #closed = false;
+  readonly #closeListeners: ((error?: Error) => void)[] = [];
+
+  constructor(socket: net.Socket, onFrame: (frame: Frame) => void) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(onFrame);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (error) {
+        socket.destroy(error as Error);
+      }
+    });
+    const closed = (error?: Error) => {
+      if (this.#closed) return;
+      this.#closed = true;
+      for (const listener of this.#closeListeners) listener(error);
+    };
+    socket.on('error', (error) => closed(error));
+    socket.on('close', () => closed());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    if (this.#closed) listener();
+    else this.#closeListeners.push(listener);
+  }
+
+  send(kind: FrameKind, id: number, meta?: unknown, payload?: Uint8Array): void {
+    if (this.#closed) return;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(encodeFrame(kind, id, meta, payload));
+  }
+
+  close(): void {
+    this.socket.end();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Connects to a replica's address: a unix socket path, or `host:port` for TCP. */
+export function connectFramed(address: string, onFrame: (frame: Frame) => void): Promise<FramedSocket> {
+  return new Promise((resolve, reject) => {
+    const tcp = /^[^/]+:\d+$/.exec(address);
+    const socket = tcp
+      ? net.connect({ host: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)) })
+      : net.connect({ path: address });
+    const framed = new FramedSocket(socket, onFrame);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(framed);
+    });
+    socket.once('error', reject);
+  });
+}

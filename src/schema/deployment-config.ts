@@ -1,0 +1,159 @@
+/**
+ * Deployment options: the snake_case schema shared by config files, the REST API and serveConfigV2,
+ * the camelCase type user code writes, the defaults (Ray Serve's), and the precedence rule
+ * config > code > defaults.
+ */
+import { z } from 'zod';
+
+const positive = z.number().positive();
+const nonNegative = z.number().nonnegative();
+
+export const autoscalingConfigSchema = z
+  .strictObject({
+    min_replicas: z.number().int().nonnegative().default(1),
+    initial_replicas: z.number().int().nonnegative().nullable().optional(),
+    max_replicas: z.number().int().positive().default(1),
+    target_ongoing_requests: positive.default(2),
+    metrics_interval_s: positive.default(10),
+    look_back_period_s: positive.default(30),
+    smoothing_factor: positive.default(1),
+    upscaling_factor: positive.nullable().optional(),
+    downscaling_factor: positive.nullable().optional(),
+    upscale_delay_s: nonNegative.default(30),
+    downscale_delay_s: nonNegative.default(600),
+    downscale_to_zero_delay_s: nonNegative.nullable().optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (value.min_replicas > value.max_replicas) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['min_replicas'],
+        message: `min_replicas (${value.min_replicas}) must not exceed max_replicas (${value.max_replicas})`,
+      });
+    }
+    const initial = value.initial_replicas;
+    if (initial != null && (initial < value.min_replicas || initial > value.max_replicas)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['initial_replicas'],
+        message: `initial_replicas (${initial}) must lie within [min_replicas, max_replicas] = [${value.min_replicas}, ${value.max_replicas}]`,
+      });
+    }
+  });
+
+export const rayActorOptionsSchema = z.strictObject({
+  num_cpus: nonNegative.optional(),
+  num_gpus: nonNegative.optional(),
+  memory: nonNegative.optional(),
+  resources: z.record(z.string(), nonNegative).optional(),
+});
+
+export const loggingConfigSchema = z.strictObject({
+  encoding: z.enum(['TEXT', 'JSON']).default('TEXT'),
+  log_level: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL']).default('INFO'),
+  logs_dir: z.string().nullable().optional(),
+  enable_access_log: z.boolean().default(true),
+});
+
+/** Every field optional: used for code options and for per-deployment overrides in a config. */
+export const deploymentOptionsSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    num_replicas: z.union([z.number().int().nonnegative(), z.literal('auto')]).optional(),
+    max_ongoing_requests: z.number().int().positive().optional(),
+    max_queued_requests: z
+      .number()
+      .int()
+      .refine((n) => n === -1 || n > 0, 'must be -1 (no limit) or a positive integer')
+      .optional(),
+    user_config: z.unknown().optional(),
+    autoscaling_config: autoscalingConfigSchema.nullable().optional(),
+    ray_actor_options: rayActorOptionsSchema.optional(),
+    placement_group_bundles: z.array(z.record(z.string(), nonNegative)).min(1).nullable().optional(),
+    placement_group_strategy: z.enum(['PACK', 'SPREAD', 'STRICT_PACK', 'STRICT_SPREAD']).nullable().optional(),
+    max_replicas_per_node: z.number().int().positive().nullable().optional(),
+    health_check_period_s: positive.optional(),
+    health_check_timeout_s: positive.optional(),
+    graceful_shutdown_wait_loop_s: positive.optional(),
+    graceful_shutdown_timeout_s: nonNegative.optional(),
+    logging_config: loggingConfigSchema.partial().optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (typeof value.num_replicas === 'number' && value.autoscaling_config) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['num_replicas'],
+        message: 'num_replicas cannot be set together with autoscaling_config (use "auto" or remove one)',
+      });
+    }
+  });
+
+export type DeploymentOptionsInput = z.input<typeof deploymentOptionsSchema>;
+export type AutoscalingConfig = z.output<typeof autoscalingConfigSchema>;
+export type RayActorOptions = z.output<typeof rayActorOptionsSchema>;
+export type LoggingConfig = z.output<typeof loggingConfigSchema>;
+
+/** A deployment's effective configuration after defaults, code and config are merged. */
+export interface DeploymentConfig {
+  num_replicas: number;
+  max_ongoing_requests: number;
+  max_queued_requests: number;
+  user_config: unknown;
+  autoscaling_config: AutoscalingConfig | null;
+  ray_actor_options: RayActorOptions;
+  placement_group_bundles: Record<string, number>[] | null;
+  placement_group_strategy: 'PACK' | 'SPREAD' | 'STRICT_PACK' | 'STRICT_SPREAD' | null;
+  max_replicas_per_node: number | null;
+  health_check_period_s: number;
+  health_check_timeout_s: number;
+  graceful_shutdown_wait_loop_s: number;
+  graceful_shutdown_timeout_s: number;
+}
+
+export const deploymentDefaults: DeploymentConfig = {
+  num_replicas: 1,
+  max_ongoing_requests: 5,
+  max_queued_requests: -1,
+  user_config: null,
+  autoscaling_config: null,
+  ray_actor_options: { num_cpus: 1 },
+  placement_group_bundles: null,
+  placement_group_strategy: null,
+  max_replicas_per_node: null,
+  health_check_period_s: 10,
+  health_check_timeout_s: 30,
+  graceful_shutdown_wait_loop_s: 2,
+  graceful_shutdown_timeout_s: 20,
+};
+
+/** `num_replicas: "auto"` means autoscaling with these bounds unless the config says otherwise. */
+const autoDefaults = { min_replicas: 1, max_replicas: 100 };
+
+type ParsedOptions = z.output<typeof deploymentOptionsSchema>;
+
+/**
+ * Merges per field: a value in the config beats one in code, which beats the default. Nested option
+ * objects (autoscaling_config, ray_actor_options) are replaced whole, as in Ray.
+ */
+export function mergeDeploymentConfig(code: ParsedOptions, config: ParsedOptions = {}): DeploymentConfig {
+  const merged: DeploymentConfig = { ...deploymentDefaults };
+  for (const layer of [code, config]) {
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined || key === 'name' || key === 'logging_config') continue;
+      (merged as unknown as Record<string, unknown>)[key] = value;
+    }
+    // A layer that sets num_replicas to a number overrides autoscaling from a lower layer, and vice versa.
+    if (typeof layer.num_replicas === 'number' && layer.autoscaling_config === undefined) {
+      merged.autoscaling_config = null;
+    }
+  }
+  const numReplicas = (config.num_replicas ?? code.num_replicas) as number | 'auto' | undefined;
+  if (numReplicas === 'auto') {
+    merged.autoscaling_config = autoscalingConfigSchema.parse({ ...autoDefaults, ...merged.autoscaling_config });
+  }
+  if (merged.autoscaling_config) {
+    const a = merged.autoscaling_config;
+    merged.num_replicas = a.initial_replicas ?? a.min_replicas;
+  }
+  return merged;
+}

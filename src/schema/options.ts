@@ -1,0 +1,77 @@
+/**
+ * The camelCase options user code passes to `deployment()`, and their mapping to the snake_case
+ * schema. The mapping is the only place the two spellings meet.
+ */
+import { RaylineError } from '../errors.ts';
+import { type DeploymentOptionsInput, deploymentOptionsSchema } from './deployment-config.ts';
+import { formatIssues, issuesToText } from './issues.ts';
+
+export interface AutoscalingOptions {
+  minReplicas?: number;
+  initialReplicas?: number | null;
+  maxReplicas?: number;
+  targetOngoingRequests?: number;
+  metricsIntervalS?: number;
+  lookBackPeriodS?: number;
+  smoothingFactor?: number;
+  upscalingFactor?: number | null;
+  downscalingFactor?: number | null;
+  upscaleDelayS?: number;
+  downscaleDelayS?: number;
+  downscaleToZeroDelayS?: number | null;
+}
+
+export interface ActorOptions {
+  numCpus?: number;
+  numGpus?: number;
+  /** Bytes. */
+  memory?: number;
+  resources?: Record<string, number>;
+}
+
+export interface DeploymentOptions {
+  name?: string;
+  numReplicas?: number | 'auto';
+  maxOngoingRequests?: number;
+  maxQueuedRequests?: number;
+  userConfig?: unknown;
+  autoscalingConfig?: AutoscalingOptions | null;
+  rayActorOptions?: ActorOptions;
+  placementGroupBundles?: Record<string, number>[] | null;
+  placementGroupStrategy?: 'PACK' | 'SPREAD' | 'STRICT_PACK' | 'STRICT_SPREAD' | null;
+  maxReplicasPerNode?: number | null;
+  healthCheckPeriodS?: number;
+  healthCheckTimeoutS?: number;
+  gracefulShutdownWaitLoopS?: number;
+  gracefulShutdownTimeoutS?: number;
+}
+
+const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** Keys of these objects are user data and keep their spelling. */
+const opaque = new Set(['userConfig', 'resources']);
+
+function toSnake(value: unknown, key?: string): unknown {
+  if (key !== undefined && opaque.has(key)) return value;
+  if (Array.isArray(value)) return value.map((v) => toSnake(v));
+  if (value === null || typeof value !== 'object' || key === 'placementGroupBundles') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[snake(k)] = toSnake(v, k);
+  return out;
+}
+
+/** Validates options written in code; an error names the option in camelCase as the user wrote it. */
+export function codeOptionsToSnake(options: DeploymentOptions, where: string): DeploymentOptionsInput {
+  const converted = toSnake(options) as DeploymentOptionsInput;
+  const result = deploymentOptionsSchema.safeParse(converted);
+  if (!result.success) {
+    const issues = formatIssues(result.error).map((i) => ({
+      path: i.path.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
+      message: i.message,
+    }));
+    throw new RaylineError('RL_CONFIG_INVALID', `invalid deployment options for ${where}: ${issuesToText(issues)}`, {
+      issues,
+    });
+  }
+  return converted;
+}
