@@ -33,7 +33,9 @@ export const runtimeEnvSchema = z
     }
   });
 
-export const deploymentOverrideSchema = deploymentOptionsSchema.and(z.object({ name: z.string().min(1) }));
+// safeExtend, not .and(z.object(...)): in an intersection zod drops the strict side's unknown-key
+// issue when the other side accepts the key, so a typo such as `num_replica` passed silently.
+export const deploymentOverrideSchema = deploymentOptionsSchema.safeExtend({ name: z.string().min(1) });
 
 export const applicationSchema = z
   .strictObject({

@@ -1,0 +1,171 @@
+/** The request path through a real proxy and real replica processes. */
+import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import { startTestHead, type TestHead, waitFor } from './harness.ts';
+
+let t: TestHead;
+
+before(async () => {
+  t = await startTestHead({ http: { request_timeout_s: 2, body_limit_bytes: 1024 } });
+  await t.deploy({
+    applications: [{ name: 'b', route_prefix: '/b', import_path: 'behaviors.ts:app' }],
+  });
+  await t.waitForApp('b', ['RUNNING']);
+});
+
+after(async () => {
+  await t.stop();
+});
+
+const get = (path: string, init?: RequestInit) => fetch(`${t.http}${path}`, init);
+
+async function stats(path = '/b/stats'): Promise<{ started: number; completed: number; cancelled: number; peak: number; running: number }> {
+  return (await get(path)).json();
+}
+
+describe('HTTP through proxy and replica', () => {
+  test('request object: method, path, query, headers and body reach __call__', async () => {
+    const res = await get('/b/echo?x=1&y=two', { method: 'POST', body: 'payload', headers: { 'x-test': 'yes' } });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /application\/json/);
+    assert.deepEqual(await res.json(), {
+      method: 'POST',
+      path: '/b/echo',
+      query: { x: '1', y: 'two' },
+      body: 'payload',
+      header: 'yes',
+    });
+  });
+
+  test('return types: string, bytes, and a response with status and headers', async () => {
+    const text = await get('/b/text');
+    assert.equal(await text.text(), 'plain text');
+    assert.match(text.headers.get('content-type') ?? '', /text\/plain/);
+    const bytes = await get('/b/bytes');
+    assert.equal(bytes.headers.get('content-type'), 'application/octet-stream');
+    assert.deepEqual([...new Uint8Array(await bytes.arrayBuffer())], [1, 2, 3]);
+    const created = await get('/b/created');
+    assert.equal(created.status, 201);
+    assert.equal(created.headers.get('x-rayline'), 'yes');
+    assert.deepEqual(await created.json(), { created: true });
+  });
+
+  test('unknown routes answer 404 with the known prefixes; /-/routes and /-/healthz answer', async () => {
+    const res = await get('/nowhere');
+    assert.equal(res.status, 404);
+    const body = await res.json();
+    assert.deepEqual(body.routes, ['/b']);
+    assert.match(body.message, /known route prefixes: \/b/);
+    assert.deepEqual(await (await get('/-/routes')).json(), { '/b': 'b' });
+    assert.equal((await get('/-/healthz')).status, 200);
+  });
+
+  test('a user exception answers 500 naming the error, without a stack, and the next request succeeds', async () => {
+    const res = await get('/b/error');
+    assert.equal(res.status, 500);
+    const body = await res.json();
+    assert.equal(body.error, 'TypeError');
+    assert.equal(body.code, 'RL_USER_EXCEPTION');
+    assert.equal(body.message, 'boom from the replica');
+    assert.doesNotMatch(JSON.stringify(body), /at .*behaviors\.ts/);
+    const next = await get('/b/greet');
+    assert.equal(next.status, 200);
+  });
+
+  test('an error carrying statusCode answers with that status', async () => {
+    const res = await get('/b/bad-request');
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).message, 'text is required');
+  });
+
+  test('a body over the limit answers 413', async () => {
+    const res = await get('/b/echo', { method: 'POST', body: 'x'.repeat(4096) });
+    assert.equal(res.status, 413);
+    assert.equal((await res.json()).code, 'RL_BODY_TOO_LARGE');
+  });
+
+  test('request_timeout_s answers 408 and cancels the replica work', async () => {
+    const before = await stats();
+    const res = await get('/b/sleep?ms=10000');
+    assert.equal(res.status, 408);
+    assert.equal((await res.json()).code, 'RL_TIMEOUT');
+    const after = await waitFor(async () => {
+      const s = await stats();
+      return s.cancelled === before.cancelled + 1 ? s : undefined;
+    }, 10_000, 'the replica to record the cancellation');
+    assert.equal(after.completed, before.completed);
+    assert.equal(after.running, 0);
+  });
+
+  test('a client that disconnects cancels its request in the replica', async () => {
+    const before = await stats();
+    const req = httpRequest(`${t.http}/b/sleep?ms=10000`);
+    req.on('error', () => {});
+    req.end();
+    await waitFor(async () => (await stats()).started > before.started, 10_000, 'the replica to start the request');
+    req.destroy();
+    const after = await waitFor(async () => {
+      const s = await stats();
+      return s.cancelled === before.cancelled + 1 ? s : undefined;
+    }, 10_000, 'the replica to record the cancellation');
+    assert.equal(after.completed, before.completed);
+    assert.equal(after.running, 0);
+  });
+
+  test('streamed chunks arrive before the generator finishes', async () => {
+    const started = Date.now();
+    const res = await get('/b/stream?n=4&ms=300');
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    const firstAt = Date.now();
+    assert.match(new TextDecoder().decode(first.value), /^chunk 0/);
+    let text = new TextDecoder().decode(first.value);
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    const doneAt = Date.now();
+    assert.equal(text.trim().split('\n').length, 4);
+    // The generator sleeps 300 ms after each of 4 chunks: the first chunk comes long before the end.
+    assert.ok(doneAt - firstAt >= 800, `first chunk at ${firstAt - started} ms, end at ${doneAt - started} ms`);
+  });
+
+  test('a client asking for text/event-stream gets SSE framing', async () => {
+    const res = await get('/b/stream?n=2&ms=10', { headers: { accept: 'text/event-stream' } });
+    assert.equal(res.headers.get('content-type'), 'text/event-stream');
+    const body = await res.text();
+    const events = body.split('\n\n').filter(Boolean);
+    assert.equal(events.length, 2);
+    for (const [i, e] of events.entries()) assert.match(e, new RegExp(`^data: chunk ${i} at \\d+\\ndata: $`));
+  });
+});
+
+describe('handles between deployments', () => {
+  test('two handle calls started before awaiting run in parallel on the child', async () => {
+    const { a, b } = await (await get('/b/parallel')).json();
+    // Each call sleeps 300 ms; they overlap when each started before the other ended.
+    assert.ok(a.startMs < b.endMs && b.startMs < a.endMs, `a=[${a.startMs},${a.endMs}] b=[${b.startMs},${b.endMs}]`);
+  });
+
+  test('options({ methodName }) and unawaited responses', async () => {
+    const res = await get('/b/chain');
+    assert.equal(res.status, 200);
+    const body = await res.json();
+    assert.ok(body.first.endMs <= Date.now() && body.second.endMs <= Date.now());
+  });
+
+  test('an async generator method streams through a handle', async () => {
+    assert.deepEqual(await (await get('/b/handle-stream')).json(), { items: [0, 1, 2, 3] });
+  });
+
+  test('the child never runs more than max_ongoing_requests at once', async () => {
+    // Worker has maxOngoingRequests 2; 12 concurrent calls of 150 ms each must queue at the caller.
+    await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => r.json())));
+    const s = await (await get('/b/worker-stats')).json();
+    assert.equal(s.peak, 2);
+    assert.ok(s.completed >= 12);
+  });
+});
