@@ -86,3 +86,10 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies in tests are asserted field by field
+export type Json = any;
+
+export function json(res: Response): Promise<Json> {
+  return res.json() as Promise<Json>;
+}

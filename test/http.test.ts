@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { startTestHead, type TestHead, waitFor } from './harness.ts';
+import { json, startTestHead, type TestHead, waitFor } from './harness.ts';
 
 let t: TestHead;
 
@@ -21,7 +21,7 @@ after(async () => {
 const get = (path: string, init?: RequestInit) => fetch(`${t.http}${path}`, init);
 
 async function stats(path = '/b/stats'): Promise<{ started: number; completed: number; cancelled: number; peak: number; running: number }> {
-  return (await get(path)).json();
+  return json(await get(path));
 }
 
 describe('HTTP through proxy and replica', () => {
@@ -29,7 +29,7 @@ describe('HTTP through proxy and replica', () => {
     const res = await get('/b/echo?x=1&y=two', { method: 'POST', body: 'payload', headers: { 'x-test': 'yes' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-    assert.deepEqual(await res.json(), {
+    assert.deepEqual(await json(res), {
       method: 'POST',
       path: '/b/echo',
       query: { x: '1', y: 'two' },
@@ -48,23 +48,23 @@ describe('HTTP through proxy and replica', () => {
     const created = await get('/b/created');
     assert.equal(created.status, 201);
     assert.equal(created.headers.get('x-rayline'), 'yes');
-    assert.deepEqual(await created.json(), { created: true });
+    assert.deepEqual(await json(created), { created: true });
   });
 
   test('unknown routes answer 404 with the known prefixes; /-/routes and /-/healthz answer', async () => {
     const res = await get('/nowhere');
     assert.equal(res.status, 404);
-    const body = await res.json();
+    const body = await json(res);
     assert.deepEqual(body.routes, ['/b']);
     assert.match(body.message, /known route prefixes: \/b/);
-    assert.deepEqual(await (await get('/-/routes')).json(), { '/b': 'b' });
+    assert.deepEqual(await json(await get('/-/routes')), { '/b': 'b' });
     assert.equal((await get('/-/healthz')).status, 200);
   });
 
   test('a user exception answers 500 naming the error, without a stack, and the next request succeeds', async () => {
     const res = await get('/b/error');
     assert.equal(res.status, 500);
-    const body = await res.json();
+    const body = await json(res);
     assert.equal(body.error, 'TypeError');
     assert.equal(body.code, 'RL_USER_EXCEPTION');
     assert.equal(body.message, 'boom from the replica');
@@ -76,20 +76,20 @@ describe('HTTP through proxy and replica', () => {
   test('an error carrying statusCode answers with that status', async () => {
     const res = await get('/b/bad-request');
     assert.equal(res.status, 400);
-    assert.equal((await res.json()).message, 'text is required');
+    assert.equal((await json(res)).message, 'text is required');
   });
 
   test('a body over the limit answers 413', async () => {
     const res = await get('/b/echo', { method: 'POST', body: 'x'.repeat(4096) });
     assert.equal(res.status, 413);
-    assert.equal((await res.json()).code, 'RL_BODY_TOO_LARGE');
+    assert.equal((await json(res)).code, 'RL_BODY_TOO_LARGE');
   });
 
   test('request_timeout_s answers 408 and cancels the replica work', async () => {
     const before = await stats();
     const res = await get('/b/sleep?ms=10000');
     assert.equal(res.status, 408);
-    assert.equal((await res.json()).code, 'RL_TIMEOUT');
+    assert.equal((await json(res)).code, 'RL_TIMEOUT');
     const after = await waitFor(async () => {
       const s = await stats();
       return s.cancelled === before.cancelled + 1 ? s : undefined;
@@ -145,7 +145,7 @@ describe('HTTP through proxy and replica', () => {
 
 describe('handles between deployments', () => {
   test('two handle calls started before awaiting run in parallel on the child', async () => {
-    const { a, b } = await (await get('/b/parallel')).json();
+    const { a, b } = await json(await get('/b/parallel'));
     // Each call sleeps 300 ms; they overlap when each started before the other ended.
     assert.ok(a.startMs < b.endMs && b.startMs < a.endMs, `a=[${a.startMs},${a.endMs}] b=[${b.startMs},${b.endMs}]`);
   });
@@ -153,18 +153,18 @@ describe('handles between deployments', () => {
   test('options({ methodName }) and unawaited responses', async () => {
     const res = await get('/b/chain');
     assert.equal(res.status, 200);
-    const body = await res.json();
+    const body = await json(res);
     assert.ok(body.first.endMs <= Date.now() && body.second.endMs <= Date.now());
   });
 
   test('an async generator method streams through a handle', async () => {
-    assert.deepEqual(await (await get('/b/handle-stream')).json(), { items: [0, 1, 2, 3] });
+    assert.deepEqual(await json(await get('/b/handle-stream')), { items: [0, 1, 2, 3] });
   });
 
   test('the child never runs more than max_ongoing_requests at once', async () => {
     // Worker has maxOngoingRequests 2; 12 concurrent calls of 150 ms each must queue at the caller.
-    await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => r.json())));
-    const s = await (await get('/b/worker-stats')).json();
+    await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => json(r))));
+    const s = await json(await get('/b/worker-stats'));
     assert.equal(s.peak, 2);
     assert.ok(s.completed >= 12);
   });

@@ -11,6 +11,7 @@ const key = (app: string, deployment: string) => `${app}\u0000${deployment}`;
 export class CallRouter {
   readonly #pool = new ReplicaClientPool();
   readonly #routers = new Map<string, DeploymentRouter>();
+  readonly #routes = new Map<string, DeploymentRoute>();
   /** Lets metrics observe queues as routers appear. */
   onRouterCreated: ((router: DeploymentRouter) => void) | undefined;
 
@@ -21,22 +22,27 @@ export class CallRouter {
       router = new DeploymentRouter(app, deployment, this.#pool);
       this.#routers.set(k, router);
       this.onRouterCreated?.(router);
+      const route = this.#routes.get(k);
+      if (route) router.update(route);
     }
     return router;
   }
 
-  /** Applies a full routing table: deployments absent from it no longer exist. */
+  /**
+   * Applies a full routing table: deployments absent from it no longer exist. Routers are created
+   * on first use, so a process only tracks the deployments it calls.
+   */
   update(routes: readonly DeploymentRoute[]): void {
-    const live = new Set<string>();
+    this.#routes.clear();
     const addresses = new Set<string>();
     for (const route of routes) {
       const k = key(route.app, route.deployment);
-      live.add(k);
+      this.#routes.set(k, route);
       for (const r of route.replicas) addresses.add(r.address);
-      this.router(route.app, route.deployment).update(route);
+      this.#routers.get(k)?.update(route);
     }
     for (const [k, router] of this.#routers) {
-      if (live.has(k)) continue;
+      if (this.#routes.has(k)) continue;
       this.#routers.delete(k);
       router.failWaiting(
         new RaylineError('RL_NOT_FOUND', `deployment '${router.deployment}' of application '${router.app}' no longer exists`),

@@ -83,6 +83,8 @@ export class DeploymentRouter {
   #retryTimer: NodeJS.Timeout | undefined;
   /** Called when the number of waiting calls changes (for the queued-queries gauge). */
   onQueueChange: ((queued: number) => void) | undefined;
+  /** Called for every call submitted (for the request counter). */
+  onSubmit: (() => void) | undefined;
 
   constructor(app: string, deployment: string, pool: ReplicaClientPool) {
     this.app = app;
@@ -113,6 +115,7 @@ export class DeploymentRouter {
 
   submit(call: RoutedCall): void {
     call.router = this;
+    this.onSubmit?.();
     if (this.#waiting.length === 0) {
       const slot = this.#choose();
       if (slot) {

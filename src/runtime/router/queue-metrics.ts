@@ -1,4 +1,4 @@
-/** Publishes each router's waiting-call count and sent-request count as Ray's handle metrics. */
+/** Publishes each router's waiting calls and submitted calls as Ray's handle metrics. */
 import type { HandleMetrics } from '../../observability/metrics.ts';
 import type { CallRouter } from './call-router.ts';
 
@@ -7,5 +7,7 @@ export function trackQueues(router: CallRouter, metrics: HandleMetrics, handleNa
     const queued = metrics.queued.labels({ deployment: r.deployment, application: r.app, handle: handleName });
     queued.set(0);
     r.onQueueChange = (n) => queued.set(n);
+    const requests = metrics.requests.labels({ handle: handleName, deployment: r.deployment, route: '', application: r.app });
+    r.onSubmit = () => requests.inc();
   };
 }
