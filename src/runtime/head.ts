@@ -92,6 +92,7 @@ export class Head {
 
   /** Prometheus text of this process and every replica, aggregated. */
   async metrics(): Promise<string> {
+    this.proxy.refreshGauges();
     const own = await this.#registry.getMetricsAsJSON();
     const replicas = await Promise.all(this.controller.replicaProcesses().map((p) => p.metrics()));
     const all = [own, ...replicas.filter((m) => m.length > 0)] as Parameters<typeof AggregatorRegistry.aggregate>[0];

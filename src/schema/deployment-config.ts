@@ -41,6 +41,35 @@ export const autoscalingConfigSchema = z
     }
   });
 
+/**
+ * autoscaling_config as written in code or a config file: no defaults yet, because
+ * `num_replicas: "auto"` supplies its own (min 1, max 100) under the fields the user set, as in Ray.
+ * Resolved with {@link autoscalingConfigSchema} when options are validated and merged.
+ */
+export const autoscalingOptionsSchema = z.strictObject({
+  min_replicas: z.number().int().nonnegative().optional(),
+  initial_replicas: z.number().int().nonnegative().nullable().optional(),
+  max_replicas: z.number().int().positive().optional(),
+  target_ongoing_requests: positive.optional(),
+  metrics_interval_s: positive.optional(),
+  look_back_period_s: positive.optional(),
+  smoothing_factor: positive.optional(),
+  upscaling_factor: positive.nullable().optional(),
+  downscaling_factor: positive.nullable().optional(),
+  upscale_delay_s: nonNegative.optional(),
+  downscale_delay_s: nonNegative.optional(),
+  downscale_to_zero_delay_s: nonNegative.nullable().optional(),
+});
+
+export type AutoscalingOptionsInput = z.output<typeof autoscalingOptionsSchema>;
+
+/** `num_replicas: "auto"` means autoscaling with these bounds unless the config says otherwise. */
+const autoDefaults = { min_replicas: 1, max_replicas: 100, target_ongoing_requests: 2 };
+
+function resolveAutoscaling(written: AutoscalingOptionsInput, auto: boolean) {
+  return autoscalingConfigSchema.safeParse(auto ? { ...autoDefaults, ...written } : written);
+}
+
 export const rayActorOptionsSchema = z.strictObject({
   num_cpus: nonNegative.optional(),
   num_gpus: nonNegative.optional(),
@@ -67,7 +96,7 @@ export const deploymentOptionsSchema = z
       .refine((n) => n === -1 || n > 0, 'must be -1 (no limit) or a positive integer')
       .optional(),
     user_config: z.unknown().optional(),
-    autoscaling_config: autoscalingConfigSchema.nullable().optional(),
+    autoscaling_config: autoscalingOptionsSchema.nullable().optional(),
     ray_actor_options: rayActorOptionsSchema.optional(),
     placement_group_bundles: z.array(z.record(z.string(), nonNegative)).min(1).nullable().optional(),
     placement_group_strategy: z.enum(['PACK', 'SPREAD', 'STRICT_PACK', 'STRICT_SPREAD']).nullable().optional(),
@@ -85,6 +114,14 @@ export const deploymentOptionsSchema = z
         path: ['num_replicas'],
         message: 'num_replicas cannot be set together with autoscaling_config (use "auto" or remove one)',
       });
+    }
+    if (value.autoscaling_config) {
+      const resolved = resolveAutoscaling(value.autoscaling_config, value.num_replicas === 'auto');
+      // Only the cross-field bounds: a bad field itself is already reported by autoscalingOptionsSchema.
+      for (const issue of resolved.error?.issues ?? []) {
+        if (issue.code !== 'custom') continue;
+        ctx.addIssue({ code: 'custom', path: ['autoscaling_config', ...issue.path], message: issue.message });
+      }
     }
   });
 
@@ -126,9 +163,6 @@ export const deploymentDefaults: DeploymentConfig = {
   graceful_shutdown_timeout_s: 20,
 };
 
-/** `num_replicas: "auto"` means autoscaling with these bounds unless the config says otherwise. */
-const autoDefaults = { min_replicas: 1, max_replicas: 100 };
-
 type ParsedOptions = z.output<typeof deploymentOptionsSchema>;
 
 /**
@@ -136,20 +170,25 @@ type ParsedOptions = z.output<typeof deploymentOptionsSchema>;
  * objects (autoscaling_config, ray_actor_options) are replaced whole, as in Ray.
  */
 export function mergeDeploymentConfig(code: ParsedOptions, config: ParsedOptions = {}): DeploymentConfig {
-  const merged: DeploymentConfig = { ...deploymentDefaults };
+  // A deep copy: a caller changing merged.ray_actor_options must not change the defaults of every deployment.
+  const merged: DeploymentConfig = structuredClone(deploymentDefaults);
+  let autoscaling: AutoscalingOptionsInput | null = null;
   for (const layer of [code, config]) {
     for (const [key, value] of Object.entries(layer)) {
-      if (value === undefined || key === 'name' || key === 'logging_config') continue;
+      if (value === undefined || key === 'name' || key === 'logging_config' || key === 'autoscaling_config')
+        continue;
       (merged as unknown as Record<string, unknown>)[key] = value;
     }
     // A layer that sets num_replicas to a number overrides autoscaling from a lower layer, and vice versa.
-    if (typeof layer.num_replicas === 'number' && layer.autoscaling_config === undefined) {
-      merged.autoscaling_config = null;
-    }
+    if (layer.autoscaling_config !== undefined) autoscaling = layer.autoscaling_config;
+    else if (typeof layer.num_replicas === 'number') autoscaling = null;
   }
-  const numReplicas = (config.num_replicas ?? code.num_replicas) as number | 'auto' | undefined;
-  if (numReplicas === 'auto') {
-    merged.autoscaling_config = autoscalingConfigSchema.parse({ ...autoDefaults, ...merged.autoscaling_config });
+  const auto = (config.num_replicas ?? code.num_replicas) === 'auto';
+  merged.autoscaling_config = null;
+  if (auto || autoscaling) {
+    const resolved = resolveAutoscaling(autoscaling ?? {}, auto);
+    if (!resolved.success) throw resolved.error;
+    merged.autoscaling_config = resolved.data;
   }
   if (merged.autoscaling_config) {
     const a = merged.autoscaling_config;

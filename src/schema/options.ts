@@ -48,16 +48,23 @@ export interface DeploymentOptions {
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-/** Keys of these objects are user data and keep their spelling. */
-const opaque = new Set(['userConfig', 'resources']);
+/** Keys of these objects are user data (or resource names such as `CPU`) and keep their spelling. */
+const opaque = new Set(['userConfig', 'resources', 'placementGroupBundles']);
 
 function toSnake(value: unknown, key?: string): unknown {
   if (key !== undefined && opaque.has(key)) return value;
   if (Array.isArray(value)) return value.map((v) => toSnake(v));
-  if (value === null || typeof value !== 'object' || key === 'placementGroupBundles') return value;
+  if (value === null || typeof value !== 'object') return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) out[snake(k)] = toSnake(v, k);
   return out;
+}
+
+/** An issue path in the user's camelCase; keys below an opaque option (resource names) keep their spelling. */
+function camelPath(path: string): string {
+  const match = /^(.*?\b(?:resources|placement_group_bundles|user_config))([.[].*)?$/.exec(path);
+  const [head, tail] = match ? [match[1], match[2] ?? ''] : [path, ''];
+  return head.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) + tail;
 }
 
 /** Validates options written in code; an error names the option in camelCase as the user wrote it. */
@@ -65,10 +72,7 @@ export function codeOptionsToSnake(options: DeploymentOptions, where: string): D
   const converted = toSnake(options) as DeploymentOptionsInput;
   const result = deploymentOptionsSchema.safeParse(converted);
   if (!result.success) {
-    const issues = formatIssues(result.error).map((i) => ({
-      path: i.path.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()),
-      message: i.message,
-    }));
+    const issues = formatIssues(result.error).map((i) => ({ path: camelPath(i.path), message: i.message }));
     throw new RaylineError('RL_CONFIG_INVALID', `invalid deployment options for ${where}: ${issuesToText(issues)}`, {
       issues,
     });

@@ -131,6 +131,7 @@ export function batch<I, O>(options: BatchOptions = {}, fn?: BatchedFn<I, O>): u
   ) => {
     const queues = new WeakMap<This, BatchQueue<I, O>>();
     const name = String(context.name);
+    new BatchQueue<I, O>(name, () => [], options); // invalid options fail at the class, not at the first call
     return function (this: This, item: I): Promise<O> {
       let queue = queues.get(this);
       if (!queue) {

@@ -184,7 +184,6 @@ export class HttpProxy {
     const res = reply.raw;
     const call = new ProxyCall(res, this, route, req.method);
     this.#ongoingCount++;
-    this.#ongoing.set(this.#ongoingCount);
     const meta: CallMeta = { m: '__call__', h: { method: req.method, url, headers: flattenHeaders(req.headers) } };
     const modelId = req.headers.serve_multiplexed_model_id;
     if (typeof modelId === 'string' && modelId) meta.mm = modelId;
@@ -208,7 +207,6 @@ export class HttpProxy {
   /** Metrics and access log for a finished request. */
   record(route: RouteTarget, method: string, status: number, latencyMs: number, errorCode?: string): void {
     this.#ongoingCount--;
-    this.#ongoing.set(this.#ongoingCount);
     const key = `${route.routePrefix}\u0000${method}\u0000${status}`;
     let labelled = this.#labels.get(key);
     if (!labelled) {
@@ -230,6 +228,11 @@ export class HttpProxy {
     if (this.#options.accessLog) {
       this.#options.log.info({ app: route.app, method, route: route.routePrefix, status, ms: Number(latencyMs.toFixed(2)), error: errorCode }, 'access');
     }
+  }
+
+  /** Gauges are read when scraped, not written per request. */
+  refreshGauges(): void {
+    this.#ongoing.set(this.#ongoingCount);
   }
 
   async listen(): Promise<string> {

@@ -120,6 +120,7 @@ process.on('message', (message: ToReplica) => {
       });
       return;
     case 'metrics':
+      replica?.refreshGauges();
       registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', requestId: message.requestId, metrics }));
       return;
     case 'health':

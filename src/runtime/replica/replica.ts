@@ -25,9 +25,12 @@ export class Replica {
   readonly #instance: Record<string, unknown>;
   readonly #name: string;
   readonly #log: Logger;
-  readonly #metrics: ReturnType<ReplicaMetrics['requests']['labels']> extends infer C
-    ? { requests: C; errors: C; latency: ReturnType<ReplicaMetrics['latency']['labels']>; processing: ReturnType<ReplicaMetrics['processing']['labels']> }
-    : never;
+  readonly #metrics: {
+    requests: { inc(): void };
+    errors: { inc(): void };
+    latency: { observe(ms: number): void };
+    processing: { set(n: number): void };
+  };
   readonly #debug: boolean;
   #maxOngoing: number;
   #ongoing = 0;
@@ -60,6 +63,11 @@ export class Replica {
 
   get ongoing(): number {
     return this.#ongoing;
+  }
+
+  /** Gauges are read when scraped, not written per request. */
+  refreshGauges(): void {
+    this.#metrics.processing.set(this.#ongoing);
   }
 
   set maxOngoingRequests(value: number) {
@@ -104,7 +112,6 @@ export class Replica {
 
   async #run(socket: FramedSocket, id: number, meta: CallMeta, payload: Buffer): Promise<void> {
     this.#ongoing++;
-    this.#metrics.processing.set(this.#ongoing);
     const started = performance.now();
     const running: Running = { abort: new AbortController() };
     let calls = this.#running.get(socket);
@@ -185,7 +192,6 @@ export class Replica {
     if (!calls.delete(id)) return;
     if (calls.size === 0 && this.#running.get(socket) === calls) this.#running.delete(socket);
     this.#ongoing--;
-    this.#metrics.processing.set(this.#ongoing);
     if (this.#ongoing === 0) {
       const waiters = this.#idleWaiters;
       this.#idleWaiters = [];

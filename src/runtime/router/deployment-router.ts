@@ -219,9 +219,12 @@ export class DeploymentRouter {
       if (!slot) break;
       const call = this.#waiting.shift()!;
       if (!call.done) this.#dispatch(call, slot);
+      if (this.#waiting.length === 0) this.onQueueChange?.(0);
     }
-    this.onQueueChange?.(this.#waiting.length);
-    if (this.#waiting.length > 0) this.#armRetry();
+    if (this.#waiting.length > 0) {
+      this.onQueueChange?.(this.#waiting.length);
+      this.#armRetry();
+    }
   }
 
   /**
