@@ -65,10 +65,18 @@ async function sequentialLatencyUs(target: Target, count: number): Promise<numbe
   for (let i = 0; i < count; i++) {
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const req = request(target.url, { agent, method: target.method ?? 'GET', headers: target.body ? { 'content-type': 'application/json' } : {} }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
+      const req = request(
+        target.url,
+        {
+          agent,
+          method: target.method ?? 'GET',
+          headers: target.body ? { 'content-type': 'application/json' } : {},
+        },
+        (res) => {
+          res.resume();
+          res.on('end', resolve);
+        },
+      );
       req.on('error', reject);
       req.end(target.body);
     });
@@ -91,15 +99,32 @@ function startBare(port: number): Promise<ChildProcess> {
 }
 
 async function startRayline(config: string, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [`${root}/src/cli/main.ts`, 'serve', 'run', config, '--port', String(port), '--dashboard-port', String(port + 1), '--metrics-port', String(port + 2)], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    cwd: root,
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      `${root}/src/cli/main.ts`,
+      'serve',
+      'run',
+      config,
+      '--port',
+      String(port),
+      '--dashboard-port',
+      String(port + 1),
+      '--metrics-port',
+      String(port + 2),
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      cwd: root,
+    },
+  );
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const res = await fetch(`http://127.0.0.1:${port + 1}/api/serve/applications/`).catch(() => undefined);
     if (res?.ok) {
-      const apps = Object.values(((await res.json()) as { applications: Record<string, { status: string }> }).applications);
+      const apps = Object.values(
+        ((await res.json()) as { applications: Record<string, { status: string }> }).applications,
+      );
       if (apps.length > 0 && apps.every((a) => a.status === 'RUNNING')) return child;
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -156,7 +181,9 @@ async function noop(): Promise<void> {
     console.log(`no-op, ${connections} connections, ${rounds} rounds of ${duration} s (medians):`);
     console.log(row(bareTarget.name, b));
     console.log(row(raylineTarget.name, r, b));
-    console.log(`sequential p50 latency: bare ${bareUs.toFixed(0)} us, rayline ${raylineUs.toFixed(0)} us, added ${(raylineUs - bareUs).toFixed(0)} us`);
+    console.log(
+      `sequential p50 latency: bare ${bareUs.toFixed(0)} us, rayline ${raylineUs.toFixed(0)} us, added ${(raylineUs - bareUs).toFixed(0)} us`,
+    );
   } finally {
     await stop(rayline);
     bare.kill();
@@ -182,9 +209,19 @@ const text =
 
 if (scenario === 'noop') await noop();
 else if (scenario === 'pipeline') {
-  await app('examples/pipeline/config.yaml', { name: 'pipeline /analyze', url: 'http://127.0.0.1:39200/analyze', method: 'POST', body: JSON.stringify({ text }) });
+  await app('examples/pipeline/config.yaml', {
+    name: 'pipeline /analyze',
+    url: 'http://127.0.0.1:39200/analyze',
+    method: 'POST',
+    body: JSON.stringify({ text }),
+  });
 } else if (scenario === 'batched') {
-  await app('examples/batched/config.yaml', { name: 'batched /classify', url: 'http://127.0.0.1:39200/classify', method: 'POST', body: JSON.stringify({ text: 'The team won the final' }) });
+  await app('examples/batched/config.yaml', {
+    name: 'batched /classify',
+    url: 'http://127.0.0.1:39200/classify',
+    method: 'POST',
+    body: JSON.stringify({ text: 'The team won the final' }),
+  });
 } else {
   console.error(`unknown scenario '${scenario}' (noop, pipeline, batched)`);
   process.exit(1);

@@ -1,4 +1,5 @@
 /** The `rayline` package: the programming model for deployments and applications. */
-export * from './serve/index.ts';
+
 export { BackPressureError, RaylineError } from './errors.ts';
-export type { DeploymentOptions, AutoscalingOptions, ActorOptions } from './schema/options.ts';
+export type { ActorOptions, AutoscalingOptions, DeploymentOptions } from './schema/options.ts';
+export * from './serve/index.ts';

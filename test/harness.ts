@@ -23,7 +23,9 @@ export interface TestHead {
   stop(): Promise<void>;
 }
 
-export async function startTestHead(options: { http?: Partial<HttpOptions>; token?: string } = {}): Promise<TestHead> {
+export async function startTestHead(
+  options: { http?: Partial<HttpOptions>; token?: string } = {},
+): Promise<TestHead> {
   const logs: string[] = [];
   const output = new Writable({
     write(chunk, _enc, done) {
@@ -64,7 +66,8 @@ export async function startTestHead(options: { http?: Partial<HttpOptions>; toke
           return app && statuses.includes(app.status) ? app : undefined;
         },
         timeoutMs,
-        () => `application '${name}' to become ${statuses.join('/')} (now ${head.controller.applicationDetails()[name]?.status}: ${head.controller.applicationDetails()[name]?.message})\n${logs.slice(-20).join('\n')}`,
+        () =>
+          `application '${name}' to become ${statuses.join('/')} (now ${head.controller.applicationDetails()[name]?.status}: ${head.controller.applicationDetails()[name]?.message})\n${logs.slice(-20).join('\n')}`,
       );
     },
     stop: () => head.stop(),
@@ -82,7 +85,10 @@ export async function waitFor<T>(
   while (true) {
     const value = await check();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`,
+      );
     await new Promise((r) => setTimeout(r, 25));
   }
 }

@@ -20,13 +20,19 @@ after(async () => {
 
 const get = (path: string, init?: RequestInit) => fetch(`${t.http}${path}`, init);
 
-async function stats(path = '/b/stats'): Promise<{ started: number; completed: number; cancelled: number; peak: number; running: number }> {
+async function stats(
+  path = '/b/stats',
+): Promise<{ started: number; completed: number; cancelled: number; peak: number; running: number }> {
   return json(await get(path));
 }
 
 describe('HTTP through proxy and replica', () => {
   test('request object: method, path, query, headers and body reach __call__', async () => {
-    const res = await get('/b/echo?x=1&y=two', { method: 'POST', body: 'payload', headers: { 'x-test': 'yes' } });
+    const res = await get('/b/echo?x=1&y=two', {
+      method: 'POST',
+      body: 'payload',
+      headers: { 'x-test': 'yes' },
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
     assert.deepEqual(await json(res), {
@@ -90,10 +96,14 @@ describe('HTTP through proxy and replica', () => {
     const res = await get('/b/sleep?ms=10000');
     assert.equal(res.status, 408);
     assert.equal((await json(res)).code, 'RL_TIMEOUT');
-    const after = await waitFor(async () => {
-      const s = await stats();
-      return s.cancelled === before.cancelled + 1 ? s : undefined;
-    }, 10_000, 'the replica to record the cancellation');
+    const after = await waitFor(
+      async () => {
+        const s = await stats();
+        return s.cancelled === before.cancelled + 1 ? s : undefined;
+      },
+      10_000,
+      'the replica to record the cancellation',
+    );
     assert.equal(after.completed, before.completed);
     assert.equal(after.running, 0);
   });
@@ -103,12 +113,20 @@ describe('HTTP through proxy and replica', () => {
     const req = httpRequest(`${t.http}/b/sleep?ms=10000`);
     req.on('error', () => {});
     req.end();
-    await waitFor(async () => (await stats()).started > before.started, 10_000, 'the replica to start the request');
+    await waitFor(
+      async () => (await stats()).started > before.started,
+      10_000,
+      'the replica to start the request',
+    );
     req.destroy();
-    const after = await waitFor(async () => {
-      const s = await stats();
-      return s.cancelled === before.cancelled + 1 ? s : undefined;
-    }, 10_000, 'the replica to record the cancellation');
+    const after = await waitFor(
+      async () => {
+        const s = await stats();
+        return s.cancelled === before.cancelled + 1 ? s : undefined;
+      },
+      10_000,
+      'the replica to record the cancellation',
+    );
     assert.equal(after.completed, before.completed);
     assert.equal(after.running, 0);
   });
@@ -130,7 +148,10 @@ describe('HTTP through proxy and replica', () => {
     const doneAt = Date.now();
     assert.equal(text.trim().split('\n').length, 4);
     // The generator sleeps 300 ms after each of 4 chunks: the first chunk comes long before the end.
-    assert.ok(doneAt - firstAt >= 800, `first chunk at ${firstAt - started} ms, end at ${doneAt - started} ms`);
+    assert.ok(
+      doneAt - firstAt >= 800,
+      `first chunk at ${firstAt - started} ms, end at ${doneAt - started} ms`,
+    );
   });
 
   test('a client asking for text/event-stream gets SSE framing', async () => {
@@ -147,7 +168,10 @@ describe('handles between deployments', () => {
   test('two handle calls started before awaiting run in parallel on the child', async () => {
     const { a, b } = await json(await get('/b/parallel'));
     // Each call sleeps 300 ms; they overlap when each started before the other ended.
-    assert.ok(a.startMs < b.endMs && b.startMs < a.endMs, `a=[${a.startMs},${a.endMs}] b=[${b.startMs},${b.endMs}]`);
+    assert.ok(
+      a.startMs < b.endMs && b.startMs < a.endMs,
+      `a=[${a.startMs},${a.endMs}] b=[${b.startMs},${b.endMs}]`,
+    );
   });
 
   test('options({ methodName }) and unawaited responses', async () => {

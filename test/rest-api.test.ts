@@ -42,7 +42,10 @@ describe('REST API', () => {
     const details = await t.rest.getApplications();
     assert.equal(details.deploy_mode, 'MULTI_APP');
     assert.equal(details.proxy_location, 'EveryNode');
-    assert.deepEqual(Object.values(details.proxies).map((p) => p.status), ['HEALTHY']);
+    assert.deepEqual(
+      Object.values(details.proxies).map((p) => p.status),
+      ['HEALTHY'],
+    );
     const b = details.applications.b;
     assert.equal(b.status, 'RUNNING');
     assert.equal(b.route_prefix, '/b');
@@ -71,17 +74,43 @@ describe('REST API', () => {
       [{ applications: [appB, { ...appC, name: 'b' }] }, 'applications[1].name'],
       [{ applications: [appB, { ...appC, route_prefix: '/b' }] }, 'applications[1].route_prefix'],
       [{ applications: [appB], proxy_locaton: 'HeadOnly' }, 'proxy_locaton'],
-      [{ applications: [{ ...appB, deployments: [{ name: 'Worker', num_replicas: -1 }] }] }, 'applications[0].deployments[0].num_replicas'],
-      [{ applications: [{ ...appB, deployments: [{ name: 'Worker', max_ongoing_requests: 0 }] }] }, 'applications[0].deployments[0].max_ongoing_requests'],
-      [{ applications: [{ ...appB, deployments: [{ name: 'Worker', max_queued_requests: 0 }] }] }, 'applications[0].deployments[0].max_queued_requests'],
       [
-        { applications: [{ ...appB, deployments: [{ name: 'Worker', autoscaling_config: { min_replicas: 3, max_replicas: 2 } }] }] },
+        { applications: [{ ...appB, deployments: [{ name: 'Worker', num_replicas: -1 }] }] },
+        'applications[0].deployments[0].num_replicas',
+      ],
+      [
+        { applications: [{ ...appB, deployments: [{ name: 'Worker', max_ongoing_requests: 0 }] }] },
+        'applications[0].deployments[0].max_ongoing_requests',
+      ],
+      [
+        { applications: [{ ...appB, deployments: [{ name: 'Worker', max_queued_requests: 0 }] }] },
+        'applications[0].deployments[0].max_queued_requests',
+      ],
+      [
+        {
+          applications: [
+            {
+              ...appB,
+              deployments: [{ name: 'Worker', autoscaling_config: { min_replicas: 3, max_replicas: 2 } }],
+            },
+          ],
+        },
         'applications[0].deployments[0].autoscaling_config.min_replicas',
       ],
       [{ applications: [{ ...appB, runtime_env: { pip: ['torch'] } }] }, 'applications[0].runtime_env.pip'],
       [{ http_options: { port: 70000 }, applications: [appB] }, 'http_options.port'],
-      [{ applications: [{ ...appB, deployments: [{ name: 'Worker', num_replica: 2 }] }] }, 'applications[0].deployments[0].num_replica'],
-      [{ applications: [{ ...appB, deployments: [{ name: 'Worker', ray_actor_options: { num_gpus: 'one' } }] }] }, 'applications[0].deployments[0].ray_actor_options.num_gpus'],
+      [
+        { applications: [{ ...appB, deployments: [{ name: 'Worker', num_replica: 2 }] }] },
+        'applications[0].deployments[0].num_replica',
+      ],
+      [
+        {
+          applications: [
+            { ...appB, deployments: [{ name: 'Worker', ray_actor_options: { num_gpus: 'one' } }] },
+          ],
+        },
+        'applications[0].deployments[0].ray_actor_options.num_gpus',
+      ],
     ];
     for (const [config, path] of invalid) {
       const res = await put(config);
@@ -104,7 +133,10 @@ describe('REST API', () => {
     const cBefore = await replicaIds('c');
     const bBefore = await replicaIds('b');
     const updated: ServeConfigInput = {
-      applications: [{ ...appB, deployments: [{ name: 'Behaviors', user_config: { greeting: 'bonjour' } }] }, appC],
+      applications: [
+        { ...appB, deployments: [{ name: 'Behaviors', user_config: { greeting: 'bonjour' } }] },
+        appC,
+      ],
     };
     assert.equal((await put(updated)).status, 200);
     await waitFor(
@@ -119,15 +151,31 @@ describe('REST API', () => {
   });
 
   test('a PUT that omits an app deletes it', async () => {
-    assert.equal((await put({ applications: [{ ...appB, deployments: [{ name: 'Behaviors', user_config: { greeting: 'bonjour' } }] }] })).status, 200);
-    await waitFor(async () => !(await t.rest.getApplications()).applications.c, 30_000, 'app c to be deleted');
+    assert.equal(
+      (
+        await put({
+          applications: [
+            { ...appB, deployments: [{ name: 'Behaviors', user_config: { greeting: 'bonjour' } }] },
+          ],
+        })
+      ).status,
+      200,
+    );
+    await waitFor(
+      async () => !(await t.rest.getApplications()).applications.c,
+      30_000,
+      'app c to be deleted',
+    );
     const res = await fetch(`${t.http}/c/greet`);
     assert.equal(res.status, 404);
     assert.equal((await fetch(`${t.http}/b/greet`)).status, 200);
   });
 
   test('an import that fails reports DEPLOY_FAILED with the cause', async () => {
-    assert.equal((await put({ applications: [appB, { ...appC, import_path: 'behaviors.ts:missing' }] })).status, 200);
+    assert.equal(
+      (await put({ applications: [appB, { ...appC, import_path: 'behaviors.ts:missing' }] })).status,
+      200,
+    );
     const c = await t.waitForApp('c', ['DEPLOY_FAILED']);
     assert.match(c.message, /has no export 'missing'/);
     assert.equal((await fetch(`${t.http}/b/greet`)).status, 200);
@@ -135,7 +183,11 @@ describe('REST API', () => {
 
   test('DELETE removes every application', async () => {
     await t.rest.deleteApplications();
-    await waitFor(async () => Object.keys((await t.rest.getApplications()).applications).length === 0, 30_000, 'all apps deleted');
+    await waitFor(
+      async () => Object.keys((await t.rest.getApplications()).applications).length === 0,
+      30_000,
+      'all apps deleted',
+    );
     assert.equal((await fetch(`${t.http}/b/greet`)).status, 404);
   });
 });

@@ -11,12 +11,18 @@ export function readConfigFile(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new RaylineError('RL_CONFIG_INVALID', `cannot read config file '${file}': ${(error as Error).message}`);
+    throw new RaylineError(
+      'RL_CONFIG_INVALID',
+      `cannot read config file '${file}': ${(error as Error).message}`,
+    );
   }
   try {
     return yaml.load(text) ?? {};
   } catch (error) {
-    throw new RaylineError('RL_CONFIG_INVALID', `config file '${file}' is not valid YAML: ${(error as Error).message}`);
+    throw new RaylineError(
+      'RL_CONFIG_INVALID',
+      `config file '${file}' is not valid YAML: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -38,7 +44,10 @@ export function looksLikeImportPath(target: string): boolean {
  * The config `serve run` applies. Paths in a config file are relative to the file: a relative
  * working_dir resolves against its directory, and a missing one is that directory.
  */
-export function configForRun(target: string, overrides: { routePrefix?: string; name?: string }): ServeConfig {
+export function configForRun(
+  target: string,
+  overrides: { routePrefix?: string; name?: string },
+): ServeConfig {
   if (looksLikeImportPath(target)) {
     return validateConfig(
       {

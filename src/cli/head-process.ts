@@ -55,7 +55,11 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     head.waitForApplications(['RUNNING', 'DEPLOY_FAILED'], 10 * 60_000).then(
       () => {
         for (const app of Object.values(head.controller.applicationDetails())) {
-          if (app.status === 'RUNNING') log.info({ app: app.name, route_prefix: app.route_prefix, url: head.addresses?.http }, 'application ready');
+          if (app.status === 'RUNNING')
+            log.info(
+              { app: app.name, route_prefix: app.route_prefix, url: head.addresses?.http },
+              'application ready',
+            );
           else log.error({ app: app.name }, `application failed: ${app.message}`);
         }
       },

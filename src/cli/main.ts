@@ -22,7 +22,8 @@ try {
   if (error instanceof CommanderError) {
     process.exit(error.exitCode);
   }
-  const message = error instanceof RaylineError ? `${error.message} [${error.code}]` : (error as Error).message;
+  const message =
+    error instanceof RaylineError ? `${error.message} [${error.code}]` : (error as Error).message;
   console.error(`rayline: ${message}`);
   process.exit(1);
 }

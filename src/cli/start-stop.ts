@@ -30,10 +30,15 @@ function runningHead(): number | undefined {
   }
 }
 
-async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new RaylineError('RL_TIMEOUT', `${what} did not happen within ${timeoutMs / 1000} s`);
+    if (Date.now() > deadline)
+      throw new RaylineError('RL_TIMEOUT', `${what} did not happen within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -72,7 +77,11 @@ export function registerStartStop(program: Command): void {
         return;
       }
       const existing = runningHead();
-      if (existing) throw new RaylineError('RL_BAD_REQUEST', `a head is already running (pid ${existing}); run 'rayline stop' first`);
+      if (existing)
+        throw new RaylineError(
+          'RL_BAD_REQUEST',
+          `a head is already running (pid ${existing}); run 'rayline stop' first`,
+        );
       mkdirSync(stateDir(), { recursive: true });
       const logFile = join(stateDir(), 'head.log');
       const out = openSync(logFile, 'a');
@@ -87,8 +96,12 @@ export function registerStartStop(program: Command): void {
       const rest = `http://127.0.0.1:${options.dashboardPort}`;
       await waitFor(
         async () => {
-          if (!alive(child.pid!)) throw new RaylineError('RL_INTERNAL', `the head exited during start; see ${logFile}`);
-          return fetch(`${rest}/-/healthz`).then((r) => r.ok, () => false);
+          if (!alive(child.pid!))
+            throw new RaylineError('RL_INTERNAL', `the head exited during start; see ${logFile}`);
+          return fetch(`${rest}/-/healthz`).then(
+            (r) => r.ok,
+            () => false,
+          );
         },
         60_000,
         'head start',

@@ -8,7 +8,13 @@ import pretty from 'pino-pretty';
 
 export type { Logger };
 
-const levels: Record<string, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', CRITICAL: 'fatal' };
+const levels: Record<string, string> = {
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARNING: 'warn',
+  ERROR: 'error',
+  CRITICAL: 'fatal',
+};
 
 export interface LogSettings {
   /** Ray's log level names (DEBUG, INFO, WARNING, ERROR, CRITICAL) or pino's. */

@@ -95,7 +95,9 @@ export class Head {
     this.proxy.refreshGauges();
     const own = await this.#registry.getMetricsAsJSON();
     const replicas = await Promise.all(this.controller.replicaProcesses().map((p) => p.metrics()));
-    const all = [own, ...replicas.filter((m) => m.length > 0)] as Parameters<typeof AggregatorRegistry.aggregate>[0];
+    const all = [own, ...replicas.filter((m) => m.length > 0)] as Parameters<
+      typeof AggregatorRegistry.aggregate
+    >[0];
     return AggregatorRegistry.aggregate(all).metrics();
   }
 
@@ -120,7 +122,10 @@ export class Head {
     const h = config.http_options;
     if (h.port !== this.#http.port || h.host !== this.#http.host) {
       this.#options.log.warn(
-        { configured: { host: h.host, port: h.port }, running: { host: this.#http.host, port: this.#http.port } },
+        {
+          configured: { host: h.host, port: h.port },
+          running: { host: this.#http.host, port: this.#http.port },
+        },
         'http_options host and port are fixed when the head starts; the running proxy keeps its address',
       );
     }
@@ -134,7 +139,9 @@ export class Head {
       const apps = Object.values(this.controller.applicationDetails());
       if (apps.every((a) => statuses.includes(a.status))) return;
       if (Date.now() > deadline) {
-        throw new Error(`applications not ${statuses.join('/')} after ${timeoutMs} ms: ${apps.map((a) => `${a.name}=${a.status}`).join(', ')}`);
+        throw new Error(
+          `applications not ${statuses.join('/')} after ${timeoutMs} ms: ${apps.map((a) => `${a.name}=${a.status}`).join(', ')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

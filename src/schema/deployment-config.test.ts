@@ -39,7 +39,11 @@ test("defaults are Ray Serve's", () => {
 });
 
 test('merging does not mutate its inputs', () => {
-  const code = layer({ num_replicas: 'auto', ray_actor_options: { num_cpus: 2 }, autoscaling_config: { min_replicas: 2 } });
+  const code = layer({
+    num_replicas: 'auto',
+    ray_actor_options: { num_cpus: 2 },
+    autoscaling_config: { min_replicas: 2 },
+  });
   const config = layer({ max_ongoing_requests: 9, ray_actor_options: { num_gpus: 1 } });
   const codeCopy = structuredClone(code);
   const configCopy = structuredClone(config);
@@ -64,7 +68,11 @@ test('precedence per field: config beats code beats defaults', () => {
     health_check_period_s: 4,
     user_config: { threshold: 0.5 },
   });
-  const config = layer({ max_ongoing_requests: 20, graceful_shutdown_timeout_s: 0, user_config: { threshold: 0.9 } });
+  const config = layer({
+    max_ongoing_requests: 20,
+    graceful_shutdown_timeout_s: 0,
+    user_config: { threshold: 0.9 },
+  });
   const merged = mergeDeploymentConfig(code, config);
   assert.equal(merged.max_ongoing_requests, 20, 'set in both: config wins');
   assert.equal(merged.num_replicas, 3, 'set in code only: code wins over the default');
@@ -76,7 +84,10 @@ test('precedence per field: config beats code beats defaults', () => {
 });
 
 test('name and logging_config are not part of the merged deployment config', () => {
-  const merged = mergeDeploymentConfig(layer({ name: 'Model' }), layer({ logging_config: { log_level: 'DEBUG' } }));
+  const merged = mergeDeploymentConfig(
+    layer({ name: 'Model' }),
+    layer({ logging_config: { log_level: 'DEBUG' } }),
+  );
   assert.equal('name' in merged, false);
   assert.equal('logging_config' in merged, false);
 });
@@ -104,13 +115,20 @@ test('nested option objects are replaced whole, not merged field by field', () =
 });
 
 test('a nested object from code is kept when the config does not set it', () => {
-  const merged = mergeDeploymentConfig(layer({ ray_actor_options: { num_cpus: 0.5, num_gpus: 0.25 } }), layer({}));
+  const merged = mergeDeploymentConfig(
+    layer({ ray_actor_options: { num_cpus: 0.5, num_gpus: 0.25 } }),
+    layer({}),
+  );
   assert.deepEqual(merged.ray_actor_options, { num_cpus: 0.5, num_gpus: 0.25 });
 });
 
 test('num_replicas "auto" means autoscaling from 1 to 100 replicas', () => {
   const merged = mergeDeploymentConfig(layer({ num_replicas: 'auto' }));
-  assert.deepEqual(merged.autoscaling_config, { ...autoscalingFieldDefaults, min_replicas: 1, max_replicas: 100 });
+  assert.deepEqual(merged.autoscaling_config, {
+    ...autoscalingFieldDefaults,
+    min_replicas: 1,
+    max_replicas: 100,
+  });
   assert.equal(merged.num_replicas, 1);
 });
 
@@ -132,7 +150,9 @@ test('num_replicas "auto": the fields written in autoscaling_config override its
     max_replicas: 100,
   });
   // min_replicas 2 is valid under "auto" because max_replicas is then 100, not 1.
-  const raised = mergeDeploymentConfig(layer({ num_replicas: 'auto', autoscaling_config: { min_replicas: 2 } }));
+  const raised = mergeDeploymentConfig(
+    layer({ num_replicas: 'auto', autoscaling_config: { min_replicas: 2 } }),
+  );
   assert.equal(raised.autoscaling_config?.min_replicas, 2);
   assert.equal(raised.autoscaling_config?.max_replicas, 100);
   assert.equal(raised.num_replicas, 2);
@@ -147,7 +167,11 @@ test('num_replicas "auto": the fields written in autoscaling_config override its
 
 test('without "auto", autoscaling_config fields default to Ray\'s AutoscalingConfig defaults (max_replicas 1)', () => {
   const merged = mergeDeploymentConfig(layer({ autoscaling_config: { min_replicas: 0 } }));
-  assert.deepEqual(merged.autoscaling_config, { ...autoscalingFieldDefaults, min_replicas: 0, max_replicas: 1 });
+  assert.deepEqual(merged.autoscaling_config, {
+    ...autoscalingFieldDefaults,
+    min_replicas: 0,
+    max_replicas: 1,
+  });
   assert.equal(merged.num_replicas, 0);
 });
 
@@ -157,13 +181,17 @@ test('autoscaling: num_replicas starts at initial_replicas, else min_replicas', 
   );
   assert.equal(withInitial.num_replicas, 3);
   assert.equal(withInitial.autoscaling_config?.initial_replicas, 3);
-  const withoutInitial = mergeDeploymentConfig(layer({ autoscaling_config: { min_replicas: 2, max_replicas: 5 } }));
+  const withoutInitial = mergeDeploymentConfig(
+    layer({ autoscaling_config: { min_replicas: 2, max_replicas: 5 } }),
+  );
   assert.equal(withoutInitial.num_replicas, 2);
   const nullInitial = mergeDeploymentConfig(
     layer({ autoscaling_config: { min_replicas: 2, initial_replicas: null, max_replicas: 5 } }),
   );
   assert.equal(nullInitial.num_replicas, 2);
-  const auto = mergeDeploymentConfig(layer({ num_replicas: 'auto', autoscaling_config: { initial_replicas: 7 } }));
+  const auto = mergeDeploymentConfig(
+    layer({ num_replicas: 'auto', autoscaling_config: { initial_replicas: 7 } }),
+  );
   assert.equal(auto.num_replicas, 7);
 });
 
@@ -195,7 +223,10 @@ test('a number in a higher layer turns off autoscaling from a lower layer, and t
 });
 
 test('option validation: one layer may not set both a number and autoscaling_config', () => {
-  const result = deploymentOptionsSchema.safeParse({ num_replicas: 2, autoscaling_config: { max_replicas: 3 } });
+  const result = deploymentOptionsSchema.safeParse({
+    num_replicas: 2,
+    autoscaling_config: { max_replicas: 3 },
+  });
   assert.equal(result.success, false);
   assert.deepEqual(
     result.error?.issues.map((i) => i.path),
@@ -205,7 +236,8 @@ test('option validation: one layer may not set both a number and autoscaling_con
 
 test('option validation: "auto" bounds are checked with the auto defaults', () => {
   assert.equal(
-    deploymentOptionsSchema.safeParse({ num_replicas: 'auto', autoscaling_config: { min_replicas: 101 } }).success,
+    deploymentOptionsSchema.safeParse({ num_replicas: 'auto', autoscaling_config: { min_replicas: 101 } })
+      .success,
     false,
   );
   const result = deploymentOptionsSchema.safeParse({ autoscaling_config: { min_replicas: 2 } });
@@ -215,6 +247,10 @@ test('option validation: "auto" bounds are checked with the auto defaults', () =
   );
 });
 
-test('autoscalingConfigSchema fills Ray\'s AutoscalingConfig defaults', () => {
-  assert.deepEqual(autoscalingConfigSchema.parse({}), { ...autoscalingFieldDefaults, min_replicas: 1, max_replicas: 1 });
+test("autoscalingConfigSchema fills Ray's AutoscalingConfig defaults", () => {
+  assert.deepEqual(autoscalingConfigSchema.parse({}), {
+    ...autoscalingFieldDefaults,
+    min_replicas: 1,
+    max_replicas: 1,
+  });
 });

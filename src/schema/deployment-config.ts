@@ -99,7 +99,10 @@ export const deploymentOptionsSchema = z
     autoscaling_config: autoscalingOptionsSchema.nullable().optional(),
     ray_actor_options: rayActorOptionsSchema.optional(),
     placement_group_bundles: z.array(z.record(z.string(), nonNegative)).min(1).nullable().optional(),
-    placement_group_strategy: z.enum(['PACK', 'SPREAD', 'STRICT_PACK', 'STRICT_SPREAD']).nullable().optional(),
+    placement_group_strategy: z
+      .enum(['PACK', 'SPREAD', 'STRICT_PACK', 'STRICT_SPREAD'])
+      .nullable()
+      .optional(),
     max_replicas_per_node: z.number().int().positive().nullable().optional(),
     health_check_period_s: positive.optional(),
     health_check_timeout_s: positive.optional(),
@@ -115,11 +118,10 @@ export const deploymentOptionsSchema = z
         message: 'num_replicas cannot be set together with autoscaling_config (use "auto" or remove one)',
       });
     }
-    if (value.autoscaling_config) {
+    // Bounds only between valid fields: a bad field itself is reported by autoscalingOptionsSchema.
+    if (value.autoscaling_config && autoscalingOptionsSchema.safeParse(value.autoscaling_config).success) {
       const resolved = resolveAutoscaling(value.autoscaling_config, value.num_replicas === 'auto');
-      // Only the cross-field bounds: a bad field itself is already reported by autoscalingOptionsSchema.
       for (const issue of resolved.error?.issues ?? []) {
-        if (issue.code !== 'custom') continue;
         ctx.addIssue({ code: 'custom', path: ['autoscaling_config', ...issue.path], message: issue.message });
       }
     }

@@ -152,22 +152,42 @@ test('invalid nested options name the camelCase path', () => {
     'autoscalingConfig.initialReplicas',
     'must lie within',
   );
-  assertRefusedAt({ autoscalingConfig: { targetOngoingRequests: 0 } }, 'autoscalingConfig.targetOngoingRequests', '>0');
+  assertRefusedAt(
+    { autoscalingConfig: { targetOngoingRequests: 0 } },
+    'autoscalingConfig.targetOngoingRequests',
+    '>0',
+  );
   assertRefusedAt({ placementGroupBundles: [] }, 'placementGroupBundles', '>=1');
 });
 
 test('a path below resources or bundles keeps the key as written', () => {
-  assertRefusedAt({ rayActorOptions: { resources: { my_accel: -1 } } }, 'rayActorOptions.resources.my_accel', '>=0');
-  assertRefusedAt({ placementGroupBundles: [{ CPU: 1 }, { neuron_cores: -2 }] }, 'placementGroupBundles[1].neuron_cores', '>=0');
+  assertRefusedAt(
+    { rayActorOptions: { resources: { my_accel: -1 } } },
+    'rayActorOptions.resources.my_accel',
+    '>=0',
+  );
+  assertRefusedAt(
+    { placementGroupBundles: [{ CPU: 1 }, { neuron_cores: -2 }] },
+    'placementGroupBundles[1].neuron_cores',
+    '>=0',
+  );
 });
 
 test('numReplicas together with autoscalingConfig is refused', () => {
-  assertRefusedAt({ numReplicas: 2, autoscalingConfig: { maxReplicas: 4 } }, 'numReplicas', 'autoscaling_config');
+  assertRefusedAt(
+    { numReplicas: 2, autoscalingConfig: { maxReplicas: 4 } },
+    'numReplicas',
+    'autoscaling_config',
+  );
 });
 
 test('several problems are all reported', () => {
   const issues = refused({ maxOngoingRequests: 0, rayActorOptions: { numCpus: -1 }, typo: 1 });
-  assert.deepEqual(issues.map((i) => i.path).sort(), ['maxOngoingRequests', 'rayActorOptions.numCpus', 'typo']);
+  assert.deepEqual(issues.map((i) => i.path).sort(), [
+    'maxOngoingRequests',
+    'rayActorOptions.numCpus',
+    'typo',
+  ]);
 });
 
 test('code options merged under config options: the config wins', () => {

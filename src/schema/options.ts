@@ -73,9 +73,13 @@ export function codeOptionsToSnake(options: DeploymentOptions, where: string): D
   const result = deploymentOptionsSchema.safeParse(converted);
   if (!result.success) {
     const issues = formatIssues(result.error).map((i) => ({ path: camelPath(i.path), message: i.message }));
-    throw new RaylineError('RL_CONFIG_INVALID', `invalid deployment options for ${where}: ${issuesToText(issues)}`, {
-      issues,
-    });
+    throw new RaylineError(
+      'RL_CONFIG_INVALID',
+      `invalid deployment options for ${where}: ${issuesToText(issues)}`,
+      {
+        issues,
+      },
+    );
   }
   return converted;
 }

@@ -6,7 +6,12 @@ import { parseServeConfig, type ServeConfig } from './serve-config.ts';
 
 type Json = Record<string, unknown>;
 
-const app = (fields: Json = {}): Json => ({ name: 'app1', route_prefix: '/app1', import_path: 'app.ts:app', ...fields });
+const app = (fields: Json = {}): Json => ({
+  name: 'app1',
+  route_prefix: '/app1',
+  import_path: 'app.ts:app',
+  ...fields,
+});
 const withDeployment = (deployment: Json): Json => ({
   applications: [app({ deployments: [{ name: 'Model', ...deployment }] })],
 });
@@ -35,7 +40,11 @@ function valid(input: unknown): ServeConfig {
 const d0 = 'applications[0].deployments[0]';
 
 test('import_path must be module:export', () => {
-  assertSingleIssue({ applications: [app({ import_path: 'app' })] }, 'applications[0].import_path', 'module:exportName');
+  assertSingleIssue(
+    { applications: [app({ import_path: 'app' })] },
+    'applications[0].import_path',
+    'module:exportName',
+  );
   assertSingleIssue(
     { applications: [app({ import_path: 'app.ts:a:b' })] },
     'applications[0].import_path',
@@ -50,7 +59,11 @@ test('import_path must be module:export', () => {
 });
 
 test('route_prefix needs a leading slash', () => {
-  assertSingleIssue({ applications: [app({ route_prefix: 'api' })] }, 'applications[0].route_prefix', 'start with "/"');
+  assertSingleIssue(
+    { applications: [app({ route_prefix: 'api' })] },
+    'applications[0].route_prefix',
+    'start with "/"',
+  );
 });
 
 test('route_prefix must not end with a slash, except the root', () => {
@@ -78,7 +91,12 @@ test('application names must be unique', () => {
   );
   // Two unnamed applications both default to 'default'.
   assertSingleIssue(
-    { applications: [{ import_path: 'a.ts:app', route_prefix: '/a' }, { import_path: 'b.ts:app', route_prefix: '/b' }] },
+    {
+      applications: [
+        { import_path: 'a.ts:app', route_prefix: '/a' },
+        { import_path: 'b.ts:app', route_prefix: '/b' },
+      ],
+    },
     'applications[1].name',
     "duplicate application name 'default'",
   );
@@ -130,9 +148,20 @@ test('max_ongoing_requests must be positive', () => {
 });
 
 test('max_queued_requests must be -1 or positive', () => {
-  assertSingleIssue(withDeployment({ max_queued_requests: 0 }), `${d0}.max_queued_requests`, 'must be -1 (no limit)');
-  assertSingleIssue(withDeployment({ max_queued_requests: -2 }), `${d0}.max_queued_requests`, 'must be -1 (no limit)');
-  assert.equal(valid(withDeployment({ max_queued_requests: -1 })).applications[0].deployments[0].max_queued_requests, -1);
+  assertSingleIssue(
+    withDeployment({ max_queued_requests: 0 }),
+    `${d0}.max_queued_requests`,
+    'must be -1 (no limit)',
+  );
+  assertSingleIssue(
+    withDeployment({ max_queued_requests: -2 }),
+    `${d0}.max_queued_requests`,
+    'must be -1 (no limit)',
+  );
+  assert.equal(
+    valid(withDeployment({ max_queued_requests: -1 })).applications[0].deployments[0].max_queued_requests,
+    -1,
+  );
 });
 
 test('autoscaling: min_replicas must not exceed max_replicas', () => {
@@ -146,6 +175,30 @@ test('autoscaling: min_replicas must not exceed max_replicas', () => {
     withDeployment({ autoscaling_config: { min_replicas: 2 } }),
     `${d0}.autoscaling_config.min_replicas`,
     'min_replicas (2) must not exceed max_replicas (1)',
+  );
+});
+
+test('autoscaling: a bad field is reported once, at its path', () => {
+  assertSingleIssue(
+    withDeployment({ autoscaling_config: { target_ongoing_requests: 0 } }),
+    `${d0}.autoscaling_config.target_ongoing_requests`,
+    '>0',
+  );
+  assertSingleIssue(
+    withDeployment({ num_replicas: 'auto', autoscaling_config: { max_replicas: 0 } }),
+    `${d0}.autoscaling_config.max_replicas`,
+    '>0',
+  );
+});
+
+test('autoscaling: with num_replicas "auto", bounds are checked against max_replicas 100', () => {
+  const config = valid(withDeployment({ num_replicas: 'auto', autoscaling_config: { min_replicas: 2 } }));
+  // The config keeps what was written; defaults are applied when merging.
+  assert.deepEqual(config.applications[0].deployments[0].autoscaling_config, { min_replicas: 2 });
+  assertSingleIssue(
+    withDeployment({ num_replicas: 'auto', autoscaling_config: { min_replicas: 101 } }),
+    `${d0}.autoscaling_config.min_replicas`,
+    'min_replicas (101) must not exceed max_replicas (100)',
   );
 });
 
@@ -168,7 +221,9 @@ test('num_replicas together with autoscaling_config is rejected unless num_repli
     `${d0}.num_replicas`,
     'cannot be set together with autoscaling_config',
   );
-  const config = valid(withDeployment({ num_replicas: 'auto', autoscaling_config: { min_replicas: 1, max_replicas: 4 } }));
+  const config = valid(
+    withDeployment({ num_replicas: 'auto', autoscaling_config: { min_replicas: 1, max_replicas: 4 } }),
+  );
   assert.equal(config.applications[0].deployments[0].num_replicas, 'auto');
   // A number with an explicit null autoscaling_config is fine.
   valid(withDeployment({ num_replicas: 2, autoscaling_config: null }));
@@ -182,11 +237,13 @@ test('runtime_env.pip is refused with a message saying it is unsupported', () =>
   );
   assert.match(issues[0].message, /runtime_env\.pip is not supported by Rayline/);
   assert.match(issues[0].message, /supported: env_vars, working_dir/);
-  const config = valid({ applications: [app({ runtime_env: { env_vars: { A: '1' }, working_dir: '/srv' } })] });
+  const config = valid({
+    applications: [app({ runtime_env: { env_vars: { A: '1' }, working_dir: '/srv' } })],
+  });
   assert.deepEqual(config.applications[0].runtime_env, { env_vars: { A: '1' }, working_dir: '/srv' });
 });
 
-test('proxy_location must be one of Ray\'s values', () => {
+test("proxy_location must be one of Ray's values", () => {
   assertSingleIssue({ proxy_location: 'Everywhere' }, 'proxy_location', '"EveryNode"|"HeadOnly"|"Disabled"');
   assert.equal(valid({ proxy_location: 'HeadOnly' }).proxy_location, 'HeadOnly');
 });
@@ -222,7 +279,11 @@ test('wrong types are reported at their path', () => {
     `${d0}.max_ongoing_requests`,
     'expected number, received string',
   );
-  assertSingleIssue({ http_options: { port: '8000' } }, 'http_options.port', 'expected number, received string');
+  assertSingleIssue(
+    { http_options: { port: '8000' } },
+    'http_options.port',
+    'expected number, received string',
+  );
   assertSingleIssue({ applications: {} }, 'applications', 'expected array');
   assertSingleIssue(
     withDeployment({ ray_actor_options: { num_gpus: 'one' } }),
@@ -243,7 +304,7 @@ test('every problem is reported, not just the first', () => {
   ]);
 });
 
-test('an empty config is valid and gets Ray\'s defaults', () => {
+test("an empty config is valid and gets Ray's defaults", () => {
   const config = valid({});
   assert.equal(config.proxy_location, 'EveryNode');
   assert.deepEqual(config.http_options, {
@@ -259,7 +320,10 @@ test('an empty config is valid and gets Ray\'s defaults', () => {
 });
 
 test('an application gets default name, route_prefix, args, runtime_env and deployments', () => {
-  const config = valid({ applications: [{ import_path: 'examples/hello/app.ts:app' }], http_options: { port: 9000 } });
+  const config = valid({
+    applications: [{ import_path: 'examples/hello/app.ts:app' }],
+    http_options: { port: 9000 },
+  });
   assert.deepEqual(config.applications, [
     {
       name: 'default',
@@ -325,7 +389,10 @@ test('the seed serveConfigV2 minus pip and autoscaling_config is valid', () => {
       deployments: [{ name: 'LLMDeployment', num_replicas: 2, ray_actor_options: { num_gpus: 1 } }],
     },
   ]);
-  const merged = mergeDeploymentConfig({}, deploymentOptionsSchema.parse(config.applications[0].deployments[0]));
+  const merged = mergeDeploymentConfig(
+    {},
+    deploymentOptionsSchema.parse(config.applications[0].deployments[0]),
+  );
   assert.equal(merged.num_replicas, 2);
   assert.equal(merged.autoscaling_config, null);
   assert.equal(merged.ray_actor_options.num_gpus, 1);
@@ -339,7 +406,10 @@ test('the seed serveConfigV2 with num_replicas "auto" keeps its autoscaling boun
   delete application.runtime_env;
   (application.deployments as Json[])[0].num_replicas = 'auto';
   const config = valid(seed);
-  const merged = mergeDeploymentConfig({}, deploymentOptionsSchema.parse(config.applications[0].deployments[0]));
+  const merged = mergeDeploymentConfig(
+    {},
+    deploymentOptionsSchema.parse(config.applications[0].deployments[0]),
+  );
   assert.equal(merged.autoscaling_config?.min_replicas, 1);
   assert.equal(merged.autoscaling_config?.max_replicas, 4);
   assert.equal(merged.autoscaling_config?.target_ongoing_requests, 2);

@@ -52,7 +52,11 @@ export const applicationSchema = z
     const seen = new Set<string>();
     app.deployments.forEach((d, i) => {
       if (seen.has(d.name)) {
-        ctx.addIssue({ code: 'custom', path: ['deployments', i, 'name'], message: `duplicate deployment name '${d.name}'` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['deployments', i, 'name'],
+          message: `duplicate deployment name '${d.name}'`,
+        });
       }
       seen.add(d.name);
     });
@@ -64,7 +68,11 @@ export const httpOptionsSchema = z.strictObject({
   request_timeout_s: z.number().positive().nullable().default(null),
   keep_alive_timeout_s: z.number().positive().default(90),
   /** Rayline: largest request body the proxy accepts before answering 413. */
-  body_limit_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+  body_limit_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
   root_path: z.string().default(''),
 });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RaylineError } from '../errors.ts';
-import { BatchQueue, type BatchOptions, batch } from './batch.ts';
+import { type BatchOptions, BatchQueue, batch } from './batch.ts';
 
 /** A queue that records every batch it ran and answers each item with item * 2. */
 function recordingQueue(options: BatchOptions) {
@@ -62,8 +62,15 @@ test('a full batch fires at once, without waiting for the timeout', async () => 
   const results = await Promise.all(range(8).map((i) => queue.submit(i)));
   const elapsedMs = performance.now() - started;
   assert.deepEqual(calls, [range(8)], 'one call with all eight items, in order');
-  assert.deepEqual(results, range(8).map((i) => i * 2), 'each caller gets its own result');
-  assert.ok(elapsedMs < 1000, `a full batch took ${elapsedMs.toFixed(0)} ms; the 10 s timeout must not apply`);
+  assert.deepEqual(
+    results,
+    range(8).map((i) => i * 2),
+    'each caller gets its own result',
+  );
+  assert.ok(
+    elapsedMs < 1000,
+    `a full batch took ${elapsedMs.toFixed(0)} ms; the 10 s timeout must not apply`,
+  );
 });
 
 test('a lone item fires once batchWaitTimeoutS has passed', async () => {
@@ -73,7 +80,10 @@ test('a lone item fires once batchWaitTimeoutS has passed', async () => {
   assert.equal(await queue.submit(21), 42);
   const elapsedMs = performance.now() - started;
   assert.deepEqual(calls, [[21]]);
-  assert.ok(elapsedMs >= waitS * 1000, `fired after ${elapsedMs.toFixed(1)} ms, before the ${waitS * 1000} ms wait`);
+  assert.ok(
+    elapsedMs >= waitS * 1000,
+    `fired after ${elapsedMs.toFixed(1)} ms, before the ${waitS * 1000} ms wait`,
+  );
   assert.ok(elapsedMs < waitS * 1000 * 10, `fired after ${elapsedMs.toFixed(0)} ms, far past the wait`);
 });
 
@@ -248,7 +258,11 @@ test('maxConcurrentBatches 1 (the default): a second batch waits until the first
 });
 
 test('maxConcurrentBatches 2 lets two batches run at once, and no more', async () => {
-  const { queue, calls, gates, peak } = gatedQueue({ maxBatchSize: 2, batchWaitTimeoutS: 0.01, maxConcurrentBatches: 2 });
+  const { queue, calls, gates, peak } = gatedQueue({
+    maxBatchSize: 2,
+    batchWaitTimeoutS: 0.01,
+    maxConcurrentBatches: 2,
+  });
   const all = Promise.all(range(6).map((i) => queue.submit(i)));
   await until(() => calls.length === 2, 'two concurrent batches');
   await sleep(100);
@@ -268,10 +282,13 @@ test('maxConcurrentBatches 2 lets two batches run at once, and no more', async (
 
 test('batch(options, fn) wraps a function of lists into a function of one item', async () => {
   const seen: string[][] = [];
-  const classify = batch({ maxBatchSize: 3, batchWaitTimeoutS: 10 }, async function classify(texts: string[]) {
-    seen.push(texts);
-    return texts.map((t) => t.length);
-  });
+  const classify = batch(
+    { maxBatchSize: 3, batchWaitTimeoutS: 10 },
+    async function classify(texts: string[]) {
+      seen.push(texts);
+      return texts.map((t) => t.length);
+    },
+  );
   assert.deepEqual(await Promise.all([classify('a'), classify('bb'), classify('ccc')]), [1, 2, 3]);
   assert.deepEqual(seen, [['a', 'bb', 'ccc']]);
 
@@ -301,7 +318,8 @@ test('as a method decorator: one queue per instance, called with that instance a
   decorateMethod(Embedder, 'embed', batch({ maxBatchSize: 3, batchWaitTimeoutS: 10 }));
   const a = new Embedder('a');
   const b = new Embedder('b');
-  const embed = (e: Embedder, item: number) => (e.embed as unknown as (item: number) => Promise<string>)(item);
+  const embed = (e: Embedder, item: number) =>
+    (e.embed as unknown as (item: number) => Promise<string>)(item);
   const started = performance.now();
   // Interleaved: a shared queue would mix instances and fire after 3 items; per-instance queues fill at 3 each.
   const results = await Promise.all([
@@ -356,11 +374,14 @@ test('invalid options throw RL_CONFIG_INVALID when declared', () => {
         return items;
       }
     }
-    assert.throws(() => decorateMethod(Model, 'run', batch(options)), (error: unknown) => {
-      check(error);
-      assert.match((error as Error).message, /batch\(run\)/);
-      return true;
-    });
+    assert.throws(
+      () => decorateMethod(Model, 'run', batch(options)),
+      (error: unknown) => {
+        check(error);
+        assert.match((error as Error).message, /batch\(run\)/);
+        return true;
+      },
+    );
   }
   // A zero wait is allowed: the batch fires with whatever has arrived.
   new BatchQueue('q', (items: number[]) => items, { batchWaitTimeoutS: 0 });

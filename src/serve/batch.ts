@@ -38,10 +38,16 @@ export class BatchQueue<I, O> {
     const waitS = options.batchWaitTimeoutS ?? 0.01;
     const maxConcurrent = options.maxConcurrentBatches ?? 1;
     if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) {
-      throw new RaylineError('RL_CONFIG_INVALID', `batch(${name}): maxBatchSize must be an integer >= 1, got ${maxBatchSize}`);
+      throw new RaylineError(
+        'RL_CONFIG_INVALID',
+        `batch(${name}): maxBatchSize must be an integer >= 1, got ${maxBatchSize}`,
+      );
     }
     if (!(waitS >= 0)) {
-      throw new RaylineError('RL_CONFIG_INVALID', `batch(${name}): batchWaitTimeoutS must be >= 0, got ${waitS}`);
+      throw new RaylineError(
+        'RL_CONFIG_INVALID',
+        `batch(${name}): batchWaitTimeoutS must be >= 0, got ${waitS}`,
+      );
     }
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
       throw new RaylineError(
@@ -116,7 +122,9 @@ type BatchedFn<I, O> = (items: I[]) => Promise<O[]> | O[];
  * Also usable as a method decorator, `@batch({ maxBatchSize: 32 })`, with one queue per instance.
  */
 export function batch<I, O>(options: BatchOptions, fn: BatchedFn<I, O>): (item: I) => Promise<O>;
-export function batch(options?: BatchOptions): <This, I, O>(
+export function batch(
+  options?: BatchOptions,
+): <This, I, O>(
   method: (this: This, items: I[]) => Promise<O[]> | O[],
   context: ClassMethodDecoratorContext<This>,
 ) => (this: This, item: I) => Promise<O>;

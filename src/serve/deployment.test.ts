@@ -13,7 +13,12 @@ function decorateClass<C extends abstract new (...args: never[]) => object>(
   cls: C,
   decorator: (cls: C, context: ClassDecoratorContext<C>) => unknown,
 ): C {
-  const context = { kind: 'class', name: cls.name, addInitializer() {}, metadata: {} } as ClassDecoratorContext<C>;
+  const context = {
+    kind: 'class',
+    name: cls.name,
+    addInitializer() {},
+    metadata: {},
+  } as ClassDecoratorContext<C>;
   const replaced = decorator(cls, context);
   assert.equal(replaced, undefined, 'the deployment decorator keeps the class itself');
   return cls;
@@ -173,7 +178,11 @@ test('.bind() records the constructor arguments, bound deployments included', ()
 });
 
 test('invalid options throw RL_CONFIG_INVALID at declaration, naming the camelCase option', () => {
-  assertConfigInvalid(() => deployment(Model, { maxOngoingRequests: 0 }), "deployment 'Model'", 'maxOngoingRequests');
+  assertConfigInvalid(
+    () => deployment(Model, { maxOngoingRequests: 0 }),
+    "deployment 'Model'",
+    'maxOngoingRequests',
+  );
   assertConfigInvalid(
     () => deployment(Model, { name: 'M2', autoscalingConfig: { minReplicas: 4, maxReplicas: 2 } }),
     "deployment 'M2'",
@@ -181,10 +190,7 @@ test('invalid options throw RL_CONFIG_INVALID at declaration, naming the camelCa
   );
   // Curried and decorator forms fail when the options are given, before any class.
   assertConfigInvalid(() => deployment({ numReplicas: -1 }), 'numReplicas');
-  assertConfigInvalid(
-    () => deployment({ typoOption: 1 } as DeploymentOptions),
-    'typoOption: unknown field',
-  );
+  assertConfigInvalid(() => deployment({ typoOption: 1 } as DeploymentOptions), 'typoOption: unknown field');
   // .options() validates the variant.
   assertConfigInvalid(() => deployment(Model).options({ maxQueuedRequests: 0 }), 'maxQueuedRequests');
   // Options given together with recorded decorator options are validated too.
@@ -202,7 +208,10 @@ test('the error carries the issues with camelCase paths', () => {
     assert.fail('expected a throw');
   } catch (error) {
     assert.ok(error instanceof RaylineError);
-    assert.deepEqual(error.issues?.map((i) => i.path).sort(), ['maxOngoingRequests', 'rayActorOptions.numCpus']);
+    assert.deepEqual(error.issues?.map((i) => i.path).sort(), [
+      'maxOngoingRequests',
+      'rayActorOptions.numCpus',
+    ]);
   }
 });
 

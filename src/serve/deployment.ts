@@ -37,7 +37,8 @@ export class Deployment<T extends object = object, A extends readonly unknown[] 
     }
     this.cls = cls;
     this.name = options.name ?? cls.name;
-    if (!this.name) throw new RaylineError('RL_CONFIG_INVALID', 'deployment() of an anonymous class needs options.name');
+    if (!this.name)
+      throw new RaylineError('RL_CONFIG_INVALID', 'deployment() of an anonymous class needs options.name');
     this.#options = options;
     this.config = codeOptionsToSnake(options, `deployment '${this.name}'`);
   }

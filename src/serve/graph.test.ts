@@ -16,24 +16,37 @@ class Model {
   }
 }
 
+// The constructors keep their arguments: the types tell bind() what may be passed.
 class Ingress {
-  constructor(_pre: DeploymentHandle<Preprocessor>, _model: DeploymentHandle<Model>) {}
+  readonly args: unknown[];
+  constructor(pre: DeploymentHandle<Preprocessor>, model: DeploymentHandle<Model>) {
+    this.args = [pre, model];
+  }
 }
 
 class Ensemble {
-  constructor(_models: DeploymentHandle<Model>[], _threshold: number) {}
+  readonly args: unknown[];
+  constructor(models: DeploymentHandle<Model>[], threshold: number) {
+    this.args = [models, threshold];
+  }
 }
 
 class Nested {
-  constructor(_options: {
+  readonly args: unknown[];
+  constructor(options: {
     models: DeploymentHandle<Model>[];
     extra: { pre: DeploymentHandle<Preprocessor> };
     label: string;
-  }) {}
+  }) {
+    this.args = [options];
+  }
 }
 
 class Pipeline {
-  constructor(_first: DeploymentHandle<Ensemble>, _second: DeploymentHandle<Ensemble>) {}
+  readonly args: unknown[];
+  constructor(first: DeploymentHandle<Ensemble>, second: DeploymentHandle<Ensemble>) {
+    this.args = [first, second];
+  }
 }
 
 const pre = deployment(Preprocessor);
@@ -67,7 +80,10 @@ test('every bound deployment appears once, named after its deployment, the ingre
 });
 
 test('names come from options({ name }) when given', () => {
-  const app = deployment(Ingress, { name: 'Front' }).bind(pre.options({ name: 'Clean' }).bind(), model.bind());
+  const app = deployment(Ingress, { name: 'Front' }).bind(
+    pre.options({ name: 'Clean' }).bind(),
+    model.bind(),
+  );
   assert.deepEqual(
     walkApplication(app).map((n) => n.name),
     ['Front', 'Clean', 'Model'],
@@ -85,7 +101,10 @@ test('distinct bindings of one deployment get unique names: Name, Name_1, Name_2
 });
 
 test('a generated suffix skips a name that is already taken', () => {
-  const app = deployment(Ensemble).bind([model.options({ name: 'Model_1' }).bind(), model.bind(), model.bind()], 1);
+  const app = deployment(Ensemble).bind(
+    [model.options({ name: 'Model_1' }).bind(), model.bind(), model.bind()],
+    1,
+  );
   assert.deepEqual(
     walkApplication(app).map((n) => n.name),
     ['Ensemble', 'Model_1', 'Model', 'Model_2'],

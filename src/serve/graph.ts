@@ -16,7 +16,11 @@ function children(value: unknown, found: Application[]): void {
     found.push(value);
   } else if (Array.isArray(value)) {
     for (const v of value) children(v, found);
-  } else if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+  } else if (
+    value !== null &&
+    typeof value === 'object' &&
+    Object.getPrototypeOf(value) === Object.prototype
+  ) {
     for (const v of Object.values(value)) children(v, found);
   }
 }

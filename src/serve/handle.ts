@@ -22,11 +22,9 @@ export type RemoteResult<R> =
   R extends AsyncIterable<infer Y> ? DeploymentResponseGenerator<Y> : DeploymentResponse<Awaited<R>>;
 
 export interface RemoteMethod<F> {
-  remote(...args: F extends (...a: infer P) => unknown ? RemoteArgs<P> : never): F extends (
-    ...a: never[]
-  ) => infer R
-    ? RemoteResult<R>
-    : never;
+  remote(
+    ...args: F extends (...a: infer P) => unknown ? RemoteArgs<P> : never
+  ): F extends (...a: never[]) => infer R ? RemoteResult<R> : never;
 }
 
 export interface HandleOptions {
@@ -40,7 +38,9 @@ interface HandleBase<T> {
   readonly deploymentName: string;
   readonly appName: string;
   /** Calls `__call__` (or the method chosen with `options({ methodName })`). */
-  remote: '__call__' extends keyof T ? RemoteMethod<T['__call__']>['remote'] : (...args: unknown[]) => DeploymentResponse<unknown>;
+  remote: '__call__' extends keyof T
+    ? RemoteMethod<T['__call__']>['remote']
+    : (...args: unknown[]) => DeploymentResponse<unknown>;
   options(options: HandleOptions): DeploymentHandle<T>;
 }
 
@@ -130,7 +130,11 @@ function startCall(
 }
 
 /** Builds a handle for a deployment of an application. Runtime use; user code receives handles. */
-export function createHandle<T>(appName: string, deploymentName: string, options?: HandleOptions): DeploymentHandle<T> {
+export function createHandle<T>(
+  appName: string,
+  deploymentName: string,
+  options?: HandleOptions,
+): DeploymentHandle<T> {
   const base: CallOptions = {
     methodName: options?.methodName ?? '__call__',
     stream: options?.stream ?? false,
@@ -163,4 +167,3 @@ export function createHandle<T>(appName: string, deploymentName: string, options
     },
   }) as unknown as DeploymentHandle<T>;
 }
-

@@ -1,5 +1,6 @@
 /** The programming model: everything user code imports from `rayline`. */
 export { type BatchOptions, batch } from './batch.ts';
+export { getRequestContext, type RequestContext } from './context.ts';
 export { Application, type BindArgs, bind, Deployment, deployment } from './deployment.ts';
 export {
   createHandle,
@@ -9,4 +10,3 @@ export {
   type HandleOptions,
 } from './handle.ts';
 export { type ResponseInit, response, ServeRequest, ServeResponse } from './request.ts';
-export { getRequestContext, type RequestContext } from './context.ts';

@@ -14,11 +14,19 @@ process.once('message', async (request: BuildRequest) => {
     const nodes = walkApplication(root);
     reply = {
       ok: true,
-      deployments: nodes.map((n) => ({ name: n.name, isIngress: n.isIngress, codeOptions: n.deployment.config })),
+      deployments: nodes.map((n) => ({
+        name: n.name,
+        isIngress: n.isIngress,
+        codeOptions: n.deployment.config,
+      })),
     };
   } catch (error) {
     const e = error as Error;
-    reply = { ok: false, code: error instanceof RaylineError ? error.code : 'RL_IMPORT_FAILED', message: e.message };
+    reply = {
+      ok: false,
+      code: error instanceof RaylineError ? error.code : 'RL_IMPORT_FAILED',
+      message: e.message,
+    };
   }
   process.send?.(reply, () => process.exit(0));
 });

@@ -43,7 +43,12 @@ export function buildApplication(
     let settled = false;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      finish(new RaylineError('RL_IMPORT_FAILED', `importing '${request.importPath}' took longer than ${timeoutMs / 1000} s`));
+      finish(
+        new RaylineError(
+          'RL_IMPORT_FAILED',
+          `importing '${request.importPath}' took longer than ${timeoutMs / 1000} s`,
+        ),
+      );
     }, timeoutMs);
     const finish = (result: BuiltDeployment[] | RaylineError) => {
       if (settled) return;
@@ -57,7 +62,12 @@ export function buildApplication(
     });
     child.once('exit', (code) => {
       const detail = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-      finish(new RaylineError('RL_IMPORT_FAILED', `importing '${request.importPath}' crashed (exit code ${code})${detail}`));
+      finish(
+        new RaylineError(
+          'RL_IMPORT_FAILED',
+          `importing '${request.importPath}' crashed (exit code ${code})${detail}`,
+        ),
+      );
     });
     child.send(request);
   });

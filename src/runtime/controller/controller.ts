@@ -50,7 +50,8 @@ export interface ControllerOptions {
   publish(routes: DeploymentRoute[], appRoutes: AppRoute[]): void;
 }
 
-const hash = (value: unknown) => createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
+const hash = (value: unknown) =>
+  createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
 
 export class ServeController {
   readonly #apps = new Map<string, ApplicationState>();
@@ -124,7 +125,11 @@ export class ServeController {
     const workingDir = resolve(this.#options.baseDir, config.runtime_env.working_dir ?? '.');
     const env = config.runtime_env.env_vars ?? {};
     this.#options.log.info({ app: config.name, import_path: config.import_path }, 'deploying application');
-    buildApplication({ importPath: config.import_path, workingDir, args: config.args }, env, this.#options.output).then(
+    buildApplication(
+      { importPath: config.import_path, workingDir, args: config.args },
+      env,
+      this.#options.output,
+    ).then(
       (built) => {
         if (app.generation !== generation) return;
         try {
@@ -146,7 +151,12 @@ export class ServeController {
     this.#schedule();
   }
 
-  #applyGraph(app: ApplicationState, built: BuiltDeployment[], workingDir: string, env: Record<string, string>): void {
+  #applyGraph(
+    app: ApplicationState,
+    built: BuiltDeployment[],
+    workingDir: string,
+    env: Record<string, string>,
+  ): void {
     const { config } = app;
     const names = built.map((d) => d.name);
     config.deployments.forEach((override, i) => {
@@ -157,7 +167,11 @@ export class ServeController {
         );
       }
     });
-    const codeVersion = hash({ import_path: config.import_path, args: config.args, runtime_env: config.runtime_env });
+    const codeVersion = hash({
+      import_path: config.import_path,
+      args: config.args,
+      runtime_env: config.runtime_env,
+    });
     const targets = new Map<string, DeploymentTarget>();
     for (const d of built) {
       const override = config.deployments.find((o) => o.name === d.name);
@@ -167,7 +181,12 @@ export class ServeController {
       );
       targets.set(d.name, {
         config: merged,
-        version: hash([codeVersion, merged.ray_actor_options, merged.placement_group_bundles, merged.placement_group_strategy]),
+        version: hash([
+          codeVersion,
+          merged.ray_actor_options,
+          merged.placement_group_bundles,
+          merged.placement_group_strategy,
+        ]),
         importPath: config.import_path,
         workingDir,
         args: config.args,
@@ -248,7 +267,8 @@ export class ServeController {
 
   replicaProcesses(): ReplicaProcess[] {
     const out: ReplicaProcess[] = [];
-    for (const app of this.#apps.values()) for (const d of app.deployments.values()) out.push(...d.replicaProcesses());
+    for (const app of this.#apps.values())
+      for (const d of app.deployments.values()) out.push(...d.replicaProcesses());
     return out;
   }
 

@@ -76,10 +76,15 @@ export class DeploymentState {
         previous.config.max_ongoing_requests !== target.config.max_ongoing_requests)
     ) {
       for (const r of this.#replicas) {
-        if (r.state !== 'STOPPING') r.process.reconfigure(target.config.user_config, target.config.max_ongoing_requests);
+        if (r.state !== 'STOPPING')
+          r.process.reconfigure(target.config.user_config, target.config.max_ongoing_requests);
       }
     }
-    if (this.status === 'DEPLOY_FAILED' || !live || previous.config.num_replicas !== target.config.num_replicas) {
+    if (
+      this.status === 'DEPLOY_FAILED' ||
+      !live ||
+      previous.config.num_replicas !== target.config.num_replicas
+    ) {
       this.status = 'UPDATING';
       this.statusTrigger = 'CONFIG_UPDATE_STARTED';
       this.message = '';
@@ -119,7 +124,11 @@ export class DeploymentState {
     if (!failed) for (let i = current.length; i < wanted; i++) this.#start();
     // Surplus: stop the ones still starting first, then the newest.
     const surplus = current
-      .sort((a, b) => (a.state === 'STARTING' ? -1 : 0) - (b.state === 'STARTING' ? -1 : 0) || b.startTimeS - a.startTimeS)
+      .sort(
+        (a, b) =>
+          (a.state === 'STARTING' ? -1 : 0) - (b.state === 'STARTING' ? -1 : 0) ||
+          b.startTimeS - a.startTimeS,
+      )
       .slice(0, Math.max(0, current.length - wanted));
     for (const r of surplus) this.#stop(r);
     const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
@@ -163,7 +172,13 @@ export class DeploymentState {
       env: t.env,
       cwd: t.workingDir,
     });
-    const record: ReplicaRecord = { id, version: t.version, state: 'STARTING', process: replica, startTimeS: Date.now() / 1000 };
+    const record: ReplicaRecord = {
+      id,
+      version: t.version,
+      state: 'STARTING',
+      process: replica,
+      startTimeS: Date.now() / 1000,
+    };
     this.#replicas.push(record);
     this.#ctx.metrics.starts.inc(labels);
     this.#ctx.metrics.healthy.set(labels, 0);

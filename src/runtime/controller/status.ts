@@ -1,7 +1,19 @@
 /** Status names and the REST response shapes, as Ray Serve spells them. */
 
-export type ApplicationStatus = 'NOT_STARTED' | 'DEPLOYING' | 'DEPLOY_FAILED' | 'RUNNING' | 'UNHEALTHY' | 'DELETING';
-export type DeploymentStatus = 'UPDATING' | 'HEALTHY' | 'UNHEALTHY' | 'DEPLOY_FAILED' | 'UPSCALING' | 'DOWNSCALING';
+export type ApplicationStatus =
+  | 'NOT_STARTED'
+  | 'DEPLOYING'
+  | 'DEPLOY_FAILED'
+  | 'RUNNING'
+  | 'UNHEALTHY'
+  | 'DELETING';
+export type DeploymentStatus =
+  | 'UPDATING'
+  | 'HEALTHY'
+  | 'UNHEALTHY'
+  | 'DEPLOY_FAILED'
+  | 'UPSCALING'
+  | 'DOWNSCALING';
 export type DeploymentStatusTrigger =
   | 'UNSPECIFIED'
   | 'CONFIG_UPDATE_STARTED'
@@ -49,11 +61,27 @@ export interface ApplicationDetails {
 }
 
 export interface ServeInstanceDetails {
-  controller_info: { node_id: string; node_ip: string; actor_id: string; actor_name: string; worker_id: string; log_file_path: null };
+  controller_info: {
+    node_id: string;
+    node_ip: string;
+    actor_id: string;
+    actor_name: string;
+    worker_id: string;
+    log_file_path: null;
+  };
   proxy_location: string;
   http_options: Record<string, unknown>;
   grpc_options: Record<string, unknown>;
-  proxies: Record<string, { node_id: string; node_ip: string; actor_id: string; actor_name: string; status: 'STARTING' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING' }>;
+  proxies: Record<
+    string,
+    {
+      node_id: string;
+      node_ip: string;
+      actor_id: string;
+      actor_name: string;
+      status: 'STARTING' | 'HEALTHY' | 'UNHEALTHY' | 'DRAINING';
+    }
+  >;
   deploy_mode: 'MULTI_APP';
   applications: Record<string, ApplicationDetails>;
   target_capacity: number | null;

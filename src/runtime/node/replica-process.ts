@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RaylineError } from '../../errors.ts';
-import type { DeploymentRoute } from '../router/deployment-router.ts';
 import type { FromReplica, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
+import type { DeploymentRoute } from '../router/deployment-router.ts';
 
 const replicaMain = fileURLToPath(new URL('../replica/main.ts', import.meta.url));
 
@@ -84,11 +84,14 @@ export class ReplicaProcess {
       const previous = this.onMessage;
       this.onMessage = (message) => {
         if (message.type === 'ready') resolve();
-        else if (message.type === 'init-failed') reject(new RaylineError('RL_USER_EXCEPTION', message.message));
+        else if (message.type === 'init-failed')
+          reject(new RaylineError('RL_USER_EXCEPTION', message.message));
         else previous?.(message);
       };
       this.#exited.then((code) =>
-        reject(new RaylineError('RL_REPLICA_DIED', `replica process exited with code ${code} before it was ready`)),
+        reject(
+          new RaylineError('RL_REPLICA_DIED', `replica process exited with code ${code} before it was ready`),
+        ),
       );
       this.#send({ type: 'init', spec: this.spec, routes });
     });

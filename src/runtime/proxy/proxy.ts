@@ -5,14 +5,14 @@
  */
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
+import { type ErrorCode, ErrorCodes, type RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ProxyMetrics } from '../../observability/metrics.ts';
 import type { HttpOptions } from '../../schema/serve-config.ts';
 import type { CallRouter } from '../router/call-router.ts';
 import { type ResultSink, RoutedCall } from '../router/deployment-router.ts';
 import type { CallMeta } from '../router/handle-port.ts';
-import { type WireError } from '../router/wire-error.ts';
+import type { WireError } from '../router/wire-error.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
 import { RouteTable, type RouteTarget } from './route-table.ts';
 
@@ -147,7 +147,9 @@ export class HttpProxy {
       const status = error.statusCode ?? 500;
       const code = status === 413 ? 'RL_BODY_TOO_LARGE' : (error.code ?? 'RL_INTERNAL');
       const message =
-        status === 413 ? `request body exceeds http_options.body_limit_bytes (${http.body_limit_bytes} bytes)` : error.message;
+        status === 413
+          ? `request body exceeds http_options.body_limit_bytes (${http.body_limit_bytes} bytes)`
+          : error.message;
       reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
     });
     server.get('/-/healthz', (_req, reply) => {
@@ -184,7 +186,10 @@ export class HttpProxy {
     const res = reply.raw;
     const call = new ProxyCall(res, this, route, req.method);
     this.#ongoingCount++;
-    const meta: CallMeta = { m: '__call__', h: { method: req.method, url, headers: flattenHeaders(req.headers) } };
+    const meta: CallMeta = {
+      m: '__call__',
+      h: { method: req.method, url, headers: flattenHeaders(req.headers) },
+    };
     const modelId = req.headers.serve_multiplexed_model_id;
     if (typeof modelId === 'string' && modelId) meta.mm = modelId;
     const body = (req.body as Buffer | undefined) ?? EMPTY;
@@ -195,7 +200,11 @@ export class HttpProxy {
       call.timer = setTimeout(() => {
         if (call.finished) return;
         routed.cancel();
-        call.fail(408, 'RL_TIMEOUT', `request did not finish within http_options.request_timeout_s (${timeoutS} s)`);
+        call.fail(
+          408,
+          'RL_TIMEOUT',
+          `request did not finish within http_options.request_timeout_s (${timeoutS} s)`,
+        );
       }, timeoutS * 1000);
     }
     res.once('close', () => {
@@ -226,7 +235,17 @@ export class HttpProxy {
       });
     }
     if (this.#options.accessLog) {
-      this.#options.log.info({ app: route.app, method, route: route.routePrefix, status, ms: Number(latencyMs.toFixed(2)), error: errorCode }, 'access');
+      this.#options.log.info(
+        {
+          app: route.app,
+          method,
+          route: route.routePrefix,
+          status,
+          ms: Number(latencyMs.toFixed(2)),
+          error: errorCode,
+        },
+        'access',
+      );
     }
   }
 

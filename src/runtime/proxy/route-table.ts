@@ -20,7 +20,8 @@ export class RouteTable {
   match(path: string): RouteTarget | undefined {
     for (const route of this.#routes) {
       const p = route.routePrefix;
-      if (p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47 /* '/' */)) return route;
+      if (p === '/' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 47) /* '/' */)
+        return route;
     }
     return undefined;
   }

@@ -48,7 +48,8 @@ export function toHttpResult(value: unknown, acceptsEventStream: boolean): HttpR
       sse,
     };
   }
-  if (typeof body === 'string') return { kind: 'body', head: { status, headers: withType(headers, TEXT) }, body: Buffer.from(body) };
+  if (typeof body === 'string')
+    return { kind: 'body', head: { status, headers: withType(headers, TEXT) }, body: Buffer.from(body) };
   if (body instanceof Uint8Array) {
     return { kind: 'body', head: { status, headers: withType(headers, 'application/octet-stream') }, body };
   }

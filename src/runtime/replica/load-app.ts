@@ -48,7 +48,10 @@ export async function loadApplication(
 ): Promise<Application> {
   const colon = importPath.lastIndexOf(':');
   if (colon <= 0) {
-    throw new RaylineError('RL_IMPORT_FAILED', `import_path '${importPath}' must look like "path/to/module:exportName"`);
+    throw new RaylineError(
+      'RL_IMPORT_FAILED',
+      `import_path '${importPath}' must look like "path/to/module:exportName"`,
+    );
   }
   const modulePath = importPath.slice(0, colon);
   const exportName = importPath.slice(colon + 1);

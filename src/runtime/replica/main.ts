@@ -33,7 +33,12 @@ let log = createLogger({ level: process.env.RAYLINE_LOG_LEVEL });
 
 async function init(s: ReplicaSpec): Promise<void> {
   spec = s;
-  log = createLogger({ level: s.logLevel }).child({ component: 'replica', app: s.app, deployment: s.deployment, replica: s.replicaId });
+  log = createLogger({ level: s.logLevel }).child({
+    component: 'replica',
+    app: s.app,
+    deployment: s.deployment,
+    replica: s.replicaId,
+  });
   trackQueues(router, handleMetrics(registry), `${s.deployment}#${s.replicaId}`);
   const root = await loadApplication(s.importPath, s.workingDir, s.args);
   const nodes = walkApplication(root);
@@ -86,9 +91,13 @@ async function stop(waitLoopS: number, timeoutS: number): Promise<void> {
   replica?.stopAccepting();
   const deadline = Date.now() + timeoutS * 1000;
   while (replica && replica.ongoing > 0 && Date.now() < deadline) {
-    await Promise.race([replica.idle(), new Promise((r) => setTimeout(r, Math.min(waitLoopS * 1000, deadline - Date.now())))]);
+    await Promise.race([
+      replica.idle(),
+      new Promise((r) => setTimeout(r, Math.min(waitLoopS * 1000, deadline - Date.now()))),
+    ]);
   }
-  if (replica && replica.ongoing > 0) log.warn({ ongoing: replica.ongoing }, 'graceful shutdown timed out; exiting with requests running');
+  if (replica && replica.ongoing > 0)
+    log.warn({ ongoing: replica.ongoing }, 'graceful shutdown timed out; exiting with requests running');
   exit(0);
 }
 
@@ -121,12 +130,15 @@ process.on('message', (message: ToReplica) => {
       return;
     case 'metrics':
       replica?.refreshGauges();
-      registry.getMetricsAsJSON().then((metrics) => send({ type: 'metrics', requestId: message.requestId, metrics }));
+      registry
+        .getMetricsAsJSON()
+        .then((metrics) => send({ type: 'metrics', requestId: message.requestId, metrics }));
       return;
     case 'health':
       checkHealth().then(
         () => send({ type: 'health', requestId: message.requestId, ok: true }),
-        (error: Error) => send({ type: 'health', requestId: message.requestId, ok: false, message: error.message }),
+        (error: Error) =>
+          send({ type: 'health', requestId: message.requestId, ok: false, message: error.message }),
       );
       return;
     case 'stop':

@@ -127,9 +127,7 @@ export class Replica {
       if (typeof method !== 'function') {
         throw new RaylineError('RL_NOT_FOUND', `deployment '${this.#name}' has no method '${meta.m}'`);
       }
-      const args = meta.h
-        ? [new ServeRequest({ ...meta.h, body: payload }, signal)]
-        : decodeArgs(payload);
+      const args = meta.h ? [new ServeRequest({ ...meta.h, body: payload }, signal)] : decodeArgs(payload);
       const result = await activeRequest.run({ signal, modelId: meta.mm ?? '' }, () =>
         (method as Method).apply(this.#instance, args),
       );
@@ -138,9 +136,18 @@ export class Replica {
         const http = toHttpResult(result, accept.includes('text/event-stream'));
         if (http.kind === 'body') {
           this.#finishCall(socket, calls, id);
-          socket.send(FrameKind.Reply, id, { q: this.#ongoing, st: http.head.status, hd: http.head.headers }, http.body);
+          socket.send(
+            FrameKind.Reply,
+            id,
+            { q: this.#ongoing, st: http.head.status, hd: http.head.headers },
+            http.body,
+          );
         } else {
-          socket.send(FrameKind.StreamStart, id, { q: this.#ongoing, st: http.head.status, hd: http.head.headers });
+          socket.send(FrameKind.StreamStart, id, {
+            q: this.#ongoing,
+            st: http.head.status,
+            hd: http.head.headers,
+          });
           running.iterator = http.chunks;
           await this.#pump(socket, id, running, (chunk) => encodeChunk(chunk, http.sse));
           this.#finishCall(socket, calls, id);

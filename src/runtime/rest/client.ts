@@ -19,15 +19,23 @@ export class ServeRestClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      res = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     } catch (error) {
-      throw new RaylineError('RL_CONNECTION', `cannot reach the Rayline REST API at ${this.address}: ${(error as Error).cause ?? error}`);
+      throw new RaylineError(
+        'RL_CONNECTION',
+        `cannot reach the Rayline REST API at ${this.address}: ${(error as Error).cause ?? error}`,
+      );
     }
     const text = await res.text();
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     if (!res.ok) {
       const message = typeof parsed.message === 'string' ? parsed.message : text;
-      const code = res.status === 401 ? 'RL_UNAUTHORIZED' : res.status === 400 ? 'RL_CONFIG_INVALID' : 'RL_INTERNAL';
+      const code =
+        res.status === 401 ? 'RL_UNAUTHORIZED' : res.status === 400 ? 'RL_CONFIG_INVALID' : 'RL_INTERNAL';
       throw new RaylineError(code, `${method} ${url} answered ${res.status}: ${message}`, {
         issues: parsed.issues as { path: string; message: string }[] | undefined,
       });

@@ -26,11 +26,18 @@ function tokenMatches(header: string | undefined, token: string): boolean {
 
 export function createRestServer(options: RestOptions): FastifyInstance {
   const { controller, log, token } = options;
-  const server = Fastify({ logger: false, routerOptions: { ignoreTrailingSlash: true }, bodyLimit: 16 * 1024 * 1024 });
+  const server = Fastify({
+    logger: false,
+    routerOptions: { ignoreTrailingSlash: true },
+    bodyLimit: 16 * 1024 * 1024,
+  });
   if (token) {
     server.addHook('onRequest', async (req, reply) => {
       if (!tokenMatches(req.headers.authorization, token)) {
-        reply.code(401).send({ error: 'RL_UNAUTHORIZED', message: 'missing or wrong bearer token (Authorization: Bearer <token>)' });
+        reply.code(401).send({
+          error: 'RL_UNAUTHORIZED',
+          message: 'missing or wrong bearer token (Authorization: Bearer <token>)',
+        });
       }
     });
   }

@@ -45,7 +45,10 @@ export class CallRouter {
       if (this.#routes.has(k)) continue;
       this.#routers.delete(k);
       router.failWaiting(
-        new RaylineError('RL_NOT_FOUND', `deployment '${router.deployment}' of application '${router.app}' no longer exists`),
+        new RaylineError(
+          'RL_NOT_FOUND',
+          `deployment '${router.deployment}' of application '${router.app}' no longer exists`,
+        ),
       );
     }
     this.#pool.retain(addresses);

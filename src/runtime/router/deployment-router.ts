@@ -3,7 +3,7 @@
  * lengths, a FIFO of calls waiting for capacity bounded by max_queued_requests, and re-routing of
  * calls a full replica rejected. One per deployment per calling process (proxy, handle).
  */
-import { BackPressureError, RaylineError } from '../../errors.ts';
+import { BackPressureError, type RaylineError } from '../../errors.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
 import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
 
@@ -148,7 +148,8 @@ export class DeploymentRouter {
     const best = a.queueLength <= b.queueLength ? a : b;
     if (best.queueLength < max) return best;
     let least: ReplicaSlot | undefined;
-    for (const s of slots) if (s.queueLength < max && (!least || s.queueLength < least.queueLength)) least = s;
+    for (const s of slots)
+      if (s.queueLength < max && (!least || s.queueLength < least.queueLength)) least = s;
     return least;
   }
 

@@ -7,7 +7,7 @@ import type { CallOptions, CallTarget, PortCall, RuntimePort } from '../../serve
 import { type Frame, FrameKind } from '../transport/frame.ts';
 import { decodeValue, encodeArgs } from '../transport/value-codec.ts';
 import type { CallRouter } from './call-router.ts';
-import { RoutedCall, type ResultSink } from './deployment-router.ts';
+import { type ResultSink, RoutedCall } from './deployment-router.ts';
 import { activeRequest } from './request-context.ts';
 import { errorFromWire, type WireError } from './wire-error.ts';
 
@@ -97,7 +97,10 @@ class HandleCall implements PortCall, ResultSink {
   }
 
   #misuse(what: string): RaylineError {
-    return new RaylineError('RL_BAD_REQUEST', `method '${this.#method}' of deployment '${this.#target.deployment}' ${what}`);
+    return new RaylineError(
+      'RL_BAD_REQUEST',
+      `method '${this.#method}' of deployment '${this.#target.deployment}' ${what}`,
+    );
   }
 
   result(): Promise<unknown> {
@@ -140,7 +143,12 @@ class HandleCall implements PortCall, ResultSink {
   cancel(): void {
     if (this.#routed?.done === false) {
       this.#routed.cancel();
-      this.#finish({ error: new RaylineError('RL_CANCELLED', `call to '${this.#target.deployment}.${this.#method}' was cancelled`) });
+      this.#finish({
+        error: new RaylineError(
+          'RL_CANCELLED',
+          `call to '${this.#target.deployment}.${this.#method}' was cancelled`,
+        ),
+      });
     }
   }
 }

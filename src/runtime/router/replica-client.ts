@@ -77,7 +77,12 @@ export class ReplicaClient {
     const sink = this.#calls.get(frame.id);
     if (!sink) return; // cancelled meanwhile
     const kind = frame.kind;
-    if (kind === FrameKind.Reply || kind === FrameKind.End || kind === FrameKind.Error || kind === FrameKind.Reject) {
+    if (
+      kind === FrameKind.Reply ||
+      kind === FrameKind.End ||
+      kind === FrameKind.Error ||
+      kind === FrameKind.Reject
+    ) {
       this.#calls.delete(frame.id);
     }
     sink.onFrame(frame);

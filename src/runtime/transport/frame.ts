@@ -66,7 +66,7 @@ export class FrameDecoder {
   }
 
   push(chunk: Buffer): void {
-    let buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    const buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
     let offset = 0;
     while (buf.length - offset >= 4) {
       const length = buf.readUInt32BE(offset);
@@ -78,7 +78,8 @@ export class FrameDecoder {
       const id = buf.readUInt32BE(offset + 5);
       const metaBytes = buf.readUInt32BE(offset + 9);
       const metaStart = offset + HEADER_BYTES;
-      const meta = metaBytes === 0 ? undefined : JSON.parse(buf.toString('utf8', metaStart, metaStart + metaBytes));
+      const meta =
+        metaBytes === 0 ? undefined : JSON.parse(buf.toString('utf8', metaStart, metaStart + metaBytes));
       const payload = buf.subarray(metaStart + metaBytes, offset + 4 + length);
       offset += 4 + length;
       this.#onFrame({ kind, id, meta, payload });

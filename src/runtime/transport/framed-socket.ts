@@ -3,7 +3,7 @@
  * is corked on the first write and uncorked on the next tick.
  */
 import net from 'node:net';
-import { type Frame, FrameDecoder, type FrameKind, encodeFrame } from './frame.ts';
+import { encodeFrame, type Frame, FrameDecoder, type FrameKind } from './frame.ts';
 
 export class FramedSocket {
   readonly socket: net.Socket;
@@ -67,7 +67,10 @@ export function connectFramed(address: string, onFrame: (frame: Frame) => void):
   return new Promise((resolve, reject) => {
     const tcp = /^[^/]+:\d+$/.exec(address);
     const socket = tcp
-      ? net.connect({ host: address.slice(0, address.lastIndexOf(':')), port: Number(address.slice(address.lastIndexOf(':') + 1)) })
+      ? net.connect({
+          host: address.slice(0, address.lastIndexOf(':')),
+          port: Number(address.slice(address.lastIndexOf(':') + 1)),
+        })
       : net.connect({ path: address });
     const framed = new FramedSocket(socket, onFrame);
     socket.once('connect', () => {
