@@ -119,7 +119,8 @@ type BatchedFn<I, O> = (items: I[]) => Promise<O[]> | O[];
 /**
  * Wraps a function of lists into a function of one item:
  * `classify = batch({ maxBatchSize: 32 }, (texts: string[]) => this.model.classify(texts))`.
- * Also usable as a method decorator, `@batch({ maxBatchSize: 32 })`, with one queue per instance.
+ * Also a method decorator, `@batch({ maxBatchSize: 32 })`, with one queue per instance; TypeScript
+ * cannot let a decorator change a method's signature, so typed code uses the field form.
  */
 export function batch<I, O>(options: BatchOptions, fn: BatchedFn<I, O>): (item: I) => Promise<O>;
 export function batch(

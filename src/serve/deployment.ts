@@ -98,7 +98,10 @@ export function deployment(
       recordOptions(first, {});
       return undefined;
     }
-    const recorded = (first as unknown as Record<symbol, DeploymentOptions | undefined>)[decoratorOptions];
+    // Own property only: a subclass does not inherit its parent's @deployment options (or name).
+    const recorded = Object.hasOwn(first, decoratorOptions)
+      ? (first as unknown as Record<symbol, DeploymentOptions>)[decoratorOptions]
+      : undefined;
     return new Deployment(first, { ...recorded, ...second });
   }
   const options = first ?? {};
