@@ -1,0 +1,129 @@
+/** The `rayline` command as a user runs it: real processes, real ports. */
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './harness.ts';
+
+const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+function rayline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { cwd: fixtures }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('rayline CLI', () => {
+  test('--help on every command', async () => {
+    const top = await rayline('--help');
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /serve/);
+    assert.match(top.stdout, /start/);
+    for (const command of ['run', 'deploy', 'status', 'config', 'shutdown']) {
+      const help = await rayline('serve', command, '--help');
+      assert.equal(help.code, 0, command);
+      assert.match(help.stdout, new RegExp(`Usage: rayline serve ${command}`));
+    }
+  });
+
+  test('failures print one clear line and exit non-zero', async () => {
+    const missing = await rayline('serve', 'run', 'nope.yaml');
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr.trim().split('\n').length, 1);
+    assert.match(missing.stderr, /^rayline: cannot read config file 'nope.yaml'/);
+
+    const invalid = await rayline('serve', 'run', 'cli-invalid.yaml');
+    assert.equal(invalid.code, 1);
+    assert.equal(invalid.stderr.trim().split('\n').length, 1);
+    assert.match(invalid.stderr, /applications\[0\]\.deployments\[0\]\.max_ongoing_requests/);
+
+    const noHead = await rayline('start');
+    assert.equal(noHead.code, 1);
+    assert.match(noHead.stderr, /^rayline: say --head/);
+
+    const unreachable = await rayline('serve', 'status', '--address', 'http://127.0.0.1:9');
+    assert.equal(unreachable.code, 1);
+    assert.match(
+      unreachable.stderr,
+      /^rayline: cannot reach the Rayline REST API at http:\/\/127\.0\.0\.1:9/,
+    );
+  });
+
+  describe('serve run, status, config, deploy, shutdown', () => {
+    const base = 21000 + Math.floor(Math.random() * 4000) * 3;
+    const [http, dashboard, metrics] = [base, base + 1, base + 2];
+    const address = `http://127.0.0.1:${dashboard}`;
+    let run: ChildProcess | undefined;
+
+    after(() => {
+      if (run?.exitCode === null) run.kill('SIGKILL');
+    });
+
+    test('a foreground head serves, reports, and stops cleanly on SIGINT', async () => {
+      run = spawn(
+        process.execPath,
+        [
+          cli,
+          'serve',
+          'run',
+          'cli-config.yaml',
+          '--port',
+          String(http),
+          '--dashboard-port',
+          String(dashboard),
+          '--metrics-port',
+          String(metrics),
+        ],
+        {
+          cwd: fixtures,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let output = '';
+      run.stdout!.on('data', (d) => (output += d));
+      run.stderr!.on('data', (d) => (output += d));
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${http}/hello/x`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        60_000,
+        () => `the hello app to answer\n${output}`,
+      );
+      const status = await rayline('serve', 'status', '--address', address);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, /hello:\n\s+status: RUNNING/);
+      assert.match(status.stdout, /HelloModel:\n\s+status: HEALTHY/);
+      assert.match(status.stdout, /RUNNING: 2/);
+
+      const config = await rayline('serve', 'config', '--address', address);
+      assert.match(config.stdout, /import_path: .*examples\/hello\/app\.ts:app/);
+
+      // Deploying the same config again through the REST API changes nothing.
+      const deploy = await rayline('serve', 'deploy', 'cli-config.yaml', '--address', address);
+      assert.equal(deploy.code, 0, deploy.stderr);
+      assert.match(deploy.stdout, /Sent deploy request for cli-config.yaml/);
+      assert.match((await rayline('serve', 'status', '--address', address)).stdout, /RUNNING: 2/);
+
+      const shutdown = await rayline('serve', 'shutdown', '--yes', '--address', address);
+      assert.equal(shutdown.code, 0);
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${http}/hello/x`).then(
+            (r) => r.status === 404,
+            () => false,
+          ),
+        30_000,
+        'the app to be removed',
+      );
+
+      const exited = new Promise<number | null>((resolve) => run!.once('exit', (code) => resolve(code)));
+      run.kill('SIGINT');
+      assert.equal(await exited, 0);
+    });
+  });
+});
