@@ -185,6 +185,16 @@ describe('handles between deployments', () => {
     assert.deepEqual(await json(await get('/b/handle-stream')), { items: [0, 1, 2, 3] });
   });
 
+  test('flow control: a producer runs ahead of a paused consumer by at most the stream window', async () => {
+    const { producedWhilePaused, consumed } = await json(await get('/b/slow-consumer'));
+    assert.equal(consumed, 5);
+    // 32 chunks of window, plus the one in flight when the window closed.
+    assert.ok(
+      producedWhilePaused >= 5 && producedWhilePaused <= 5 + 32 + 1,
+      `produced ${producedWhilePaused}`,
+    );
+  });
+
   test('the child never runs more than max_ongoing_requests at once', async () => {
     // Worker has maxOngoingRequests 2; 12 concurrent calls of 150 ms each must queue at the caller.
     await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => json(r))));

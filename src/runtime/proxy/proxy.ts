@@ -72,7 +72,9 @@ class ProxyCall implements ResultSink {
         res.flushHeaders();
         return;
       case FrameKind.Chunk:
-        res.write(frame.payload);
+        // Credit goes back only once the client's socket took the chunk: a slow client slows the replica.
+        if (res.write(frame.payload)) this.routed?.consumed();
+        else res.once('drain', () => this.routed?.consumed());
         return;
       case FrameKind.End:
         res.end();

@@ -9,7 +9,7 @@ import { ServeRequest } from '../../serve/request.ts';
 import type { CallMeta } from '../router/handle-port.ts';
 import { activeRequest } from '../router/request-context.ts';
 import { errorToWire } from '../router/wire-error.ts';
-import { type Frame, FrameKind } from '../transport/frame.ts';
+import { type Frame, FrameKind, STREAM_WINDOW } from '../transport/frame.ts';
 import type { FramedSocket } from '../transport/framed-socket.ts';
 import { decodeArgs, encodeValue } from '../transport/value-codec.ts';
 import { encodeChunk, isAsyncIterable, toHttpResult } from './http-result.ts';
@@ -19,6 +19,9 @@ type Method = (...args: unknown[]) => unknown;
 interface Running {
   abort: AbortController;
   iterator?: AsyncIterator<unknown>;
+  /** Chunks we may still send before the caller grants more. */
+  credits: number;
+  wake?: () => void;
 }
 
 export class Replica {
@@ -92,6 +95,12 @@ export class Replica {
         return;
       }
       this.#run(socket, frame.id, frame.meta as CallMeta, frame.payload);
+    } else if (frame.kind === FrameKind.Credit) {
+      const running = this.#running.get(socket)?.get(frame.id);
+      if (running) {
+        running.credits += (frame.meta as { n: number }).n;
+        running.wake?.();
+      }
     } else if (frame.kind === FrameKind.Cancel) {
       const running = this.#running.get(socket)?.get(frame.id);
       if (running) this.#cancel(running);
@@ -107,13 +116,14 @@ export class Replica {
 
   #cancel(running: Running): void {
     running.abort.abort(new RaylineError('RL_CANCELLED', 'request cancelled by its caller'));
+    running.wake?.();
     running.iterator?.return?.().catch(() => {});
   }
 
   async #run(socket: FramedSocket, id: number, meta: CallMeta, payload: Buffer): Promise<void> {
     this.#ongoing++;
     const started = performance.now();
-    const running: Running = { abort: new AbortController() };
+    const running: Running = { abort: new AbortController(), credits: STREAM_WINDOW };
     let calls = this.#running.get(socket);
     if (!calls) {
       calls = new Map();
@@ -187,10 +197,17 @@ export class Replica {
     encode: (chunk: unknown) => Uint8Array,
   ): Promise<void> {
     const iterator = running.iterator!;
+    const signal = running.abort.signal;
     while (true) {
+      // Flow control: a caller that stopped consuming stops the generator here.
+      while (running.credits <= 0 && !signal.aborted)
+        await new Promise<void>((wake) => (running.wake = wake));
+      running.wake = undefined;
+      if (signal.aborted) throw signal.reason;
       const next = await iterator.next();
-      if (running.abort.signal.aborted) throw running.abort.signal.reason;
+      if (signal.aborted) throw signal.reason;
       if (next.done) return;
+      running.credits--;
       socket.send(FrameKind.Chunk, id, undefined, encode(next.value));
     }
   }

@@ -4,7 +4,7 @@
  * calls a full replica rejected. One per deployment per calling process (proxy, handle).
  */
 import { BackPressureError, type RaylineError } from '../../errors.ts';
-import { type Frame, FrameKind } from '../transport/frame.ts';
+import { type Frame, FrameKind, STREAM_WINDOW } from '../transport/frame.ts';
 import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
 
 export interface ReplicaEndpoint {
@@ -49,6 +49,18 @@ export class RoutedCall implements CallSink {
 
   onLost(error: RaylineError): void {
     this.router!.onLost(this, error);
+  }
+
+  #consumed = 0;
+
+  /**
+   * The consumer took one streamed chunk. Credit goes back in halves of the window, so a fast
+   * consumer costs one small frame per STREAM_WINDOW / 2 chunks and a slow one stalls the replica.
+   */
+  consumed(): void {
+    if (++this.#consumed < STREAM_WINDOW / 2 || !this.slot) return;
+    this.router?.credit(this, this.#consumed);
+    this.#consumed = 0;
   }
 
   /** Cancels wherever the call is: waiting in the queue, or running on a replica. */
@@ -199,6 +211,10 @@ export class DeploymentRouter {
     if (call.done) return;
     call.done = true;
     call.sink.onError(error);
+  }
+
+  credit(call: RoutedCall, n: number): void {
+    if (call.slot) this.#pool.get(call.slot.endpoint.address).credit(call.streamId, n);
   }
 
   cancel(call: RoutedCall): void {

@@ -131,6 +131,7 @@ class HandleCall implements PortCall, ResultSink {
         const item = this.#items.shift()!;
         if ('error' in item) throw item.error;
         if ('done' in item) return { done: true, value: undefined };
+        this.#routed?.consumed();
         return { done: false, value: item.value };
       },
       return: async (): Promise<IteratorResult<unknown>> => {

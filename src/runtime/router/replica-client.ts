@@ -60,6 +60,11 @@ export class ReplicaClient {
     return id;
   }
 
+  /** Lets the replica send `n` more chunks of a stream. */
+  credit(id: number, n: number): void {
+    if (this.#calls.has(id)) this.#send(FrameKind.Credit, id, { n }, undefined);
+  }
+
   cancel(id: number): void {
     if (this.#calls.delete(id)) this.#send(FrameKind.Cancel, id, undefined, undefined);
   }

@@ -24,11 +24,14 @@ export const FrameKind = {
   Reject: 7,
   /** caller → replica: stop working on this call. */
   Cancel: 8,
-  /** either way, connection setup: carries the cluster token when one is configured. */
-  Hello: 9,
+  /** caller → replica: the caller consumed `meta.n` more chunks of this stream; send that many more. */
+  Credit: 9,
 } as const;
 
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** Chunks of one stream a replica may send beyond what its caller has consumed (flow control). */
+export const STREAM_WINDOW = 32;
 
 export interface Frame {
   kind: FrameKind;
