@@ -91,9 +91,9 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)];
 };
 
-function startBare(port: number): Promise<ChildProcess> {
+function startBaseline(script: string, port: number): Promise<ChildProcess> {
   return new Promise((resolve) => {
-    const child = fork(`${root}/bench/bare-server.ts`, [String(port)], { stdio: 'inherit' });
+    const child = fork(`${root}/bench/${script}`, [String(port)], { stdio: 'inherit' });
     child.once('message', () => resolve(child));
   });
 }
@@ -113,10 +113,7 @@ async function startRayline(config: string, port: number): Promise<ChildProcess>
       '--metrics-port',
       String(port + 2),
     ],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      cwd: root,
-    },
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
   );
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
@@ -140,89 +137,96 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 const row = (name: string, r: Result, base?: Result) =>
-  `${name.padEnd(28)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${String(r.p50).padStart(4)} ms  p99 ${String(r.p99).padStart(4)} ms  errors ${r.errors}${base ? `  ratio ${(r.rps / base.rps).toFixed(2)}` : ''}`;
+  `${name.padEnd(30)} ${r.rps.toFixed(0).padStart(8)} req/s  p50 ${String(r.p50).padStart(4)} ms  p99 ${String(r.p99).padStart(4)} ms  errors ${r.errors}${base ? `  ratio ${(r.rps / base.rps).toFixed(2)}` : ''}`;
 
-async function measureRounds(target: Target): Promise<Result> {
-  const runs: Result[] = [];
-  for (let i = 0; i < rounds; i++) runs.push(await load(target, duration, connections));
-  return {
-    rps: median(runs.map((r) => r.rps)),
-    p50: median(runs.map((r) => r.p50)),
-    p99: median(runs.map((r) => r.p99)),
-    errors: runs.reduce((n, r) => n + r.errors, 0),
-  };
-}
+const summarize = (runs: Result[]): Result => ({
+  rps: median(runs.map((r) => r.rps)),
+  p50: median(runs.map((r) => r.p50)),
+  p99: median(runs.map((r) => r.p99)),
+  errors: runs.reduce((n, r) => n + r.errors, 0),
+});
 
-async function noop(): Promise<void> {
-  const bare = await startBare(39000);
-  const rayline = await startRayline('bench/noop.yaml', 39100);
-  const bareTarget = { name: 'bare node:http', url: 'http://127.0.0.1:39000/' };
-  const raylineTarget = { name: 'rayline proxy+replica', url: 'http://127.0.0.1:39100/' };
-  try {
-    // Warm both (JIT, connections), then alternate so drift hits both alike.
-    await load(bareTarget, 2, connections);
-    await load(raylineTarget, 2, connections);
-    const bareRuns: Result[] = [];
-    const raylineRuns: Result[] = [];
-    for (let i = 0; i < rounds; i++) {
-      bareRuns.push(await load(bareTarget, duration, connections));
-      raylineRuns.push(await load(raylineTarget, duration, connections));
-    }
-    const summarize = (runs: Result[]): Result => ({
-      rps: median(runs.map((r) => r.rps)),
-      p50: median(runs.map((r) => r.p50)),
-      p99: median(runs.map((r) => r.p99)),
-      errors: runs.reduce((n, r) => n + r.errors, 0),
-    });
-    const b = summarize(bareRuns);
-    const r = summarize(raylineRuns);
-    const bareUs = await sequentialLatencyUs(bareTarget, 3000);
-    const raylineUs = await sequentialLatencyUs(raylineTarget, 3000);
-    console.log(`no-op, ${connections} connections, ${rounds} rounds of ${duration} s (medians):`);
-    console.log(row(bareTarget.name, b));
-    console.log(row(raylineTarget.name, r, b));
-    console.log(
-      `sequential p50 latency: bare ${bareUs.toFixed(0)} us, rayline ${raylineUs.toFixed(0)} us, added ${(raylineUs - bareUs).toFixed(0)} us`,
-    );
-  } finally {
-    await stop(rayline);
-    bare.kill();
-  }
-}
-
-async function app(config: string, target: Target): Promise<void> {
-  const child = await startRayline(config, 39200);
-  try {
-    await load(target, 2, connections);
-    const r = await measureRounds(target);
-    const us = await sequentialLatencyUs(target, 300);
-    console.log(`${scenario}, ${connections} connections, ${rounds} rounds of ${duration} s (medians):`);
-    console.log(row(target.name, r));
-    console.log(`sequential p50 latency: ${(us / 1000).toFixed(2)} ms`);
-  } finally {
-    await stop(child);
-  }
+interface Scenario {
+  baseline: { name: string; script: string };
+  rayline: { name: string; config: string };
+  path: string;
+  body?: string;
+  sequential: number;
 }
 
 const text =
   'The new solar farm opened this week and residents are delighted with the cleaner air. Engineers say the panels will power ten thousand homes. The project finished early and under budget, which the council called a wonderful result for everyone involved in it.';
 
-if (scenario === 'noop') await noop();
-else if (scenario === 'pipeline') {
-  await app('examples/pipeline/config.yaml', {
-    name: 'pipeline /analyze',
-    url: 'http://127.0.0.1:39200/analyze',
-    method: 'POST',
+const scenarios: Record<string, Scenario> = {
+  noop: {
+    baseline: { name: 'bare node:http', script: 'bare-server.ts' },
+    rayline: { name: 'rayline proxy+replica', config: 'bench/noop.yaml' },
+    path: '/',
+    sequential: 3000,
+  },
+  pipeline: {
+    baseline: { name: 'same NLP, one bare process', script: 'bare-pipeline.ts' },
+    rayline: { name: 'rayline pipeline (5 replicas)', config: 'examples/pipeline/config.yaml' },
+    path: '/analyze',
     body: JSON.stringify({ text }),
-  });
-} else if (scenario === 'batched') {
-  await app('examples/batched/config.yaml', {
-    name: 'batched /classify',
-    url: 'http://127.0.0.1:39200/classify',
-    method: 'POST',
-    body: JSON.stringify({ text: 'The team won the final' }),
-  });
-} else {
-  console.error(`unknown scenario '${scenario}' (noop, pipeline, batched)`);
+    sequential: 300,
+  },
+  batched: {
+    baseline: { name: 'same classifier, unbatched', script: 'bare-classifier.ts' },
+    rayline: { name: 'rayline batch() classifier', config: 'examples/batched/config.yaml' },
+    path: '/classify',
+    body: JSON.stringify({ text: 'The team won the championship final' }),
+    sequential: 300,
+  },
+};
+
+/** Baseline and Rayline run side by side and are measured in alternation, so drift hits both. */
+async function compare(s: Scenario): Promise<void> {
+  const baselinePort = 39000;
+  const raylinePort = 39100;
+  const baseline = await startBaseline(s.baseline.script, baselinePort);
+  const rayline = await startRayline(s.rayline.config, raylinePort);
+  const method = s.body ? 'POST' : 'GET';
+  const b: Target = {
+    name: s.baseline.name,
+    url: `http://127.0.0.1:${baselinePort}${s.path}`,
+    method,
+    body: s.body,
+  };
+  const r: Target = {
+    name: s.rayline.name,
+    url: `http://127.0.0.1:${raylinePort}${s.path}`,
+    method,
+    body: s.body,
+  };
+  try {
+    await load(b, 2, connections);
+    await load(r, 2, connections);
+    const baseRuns: Result[] = [];
+    const raylineRuns: Result[] = [];
+    for (let i = 0; i < rounds; i++) {
+      baseRuns.push(await load(b, duration, connections));
+      raylineRuns.push(await load(r, duration, connections));
+    }
+    const base = summarize(baseRuns);
+    const ours = summarize(raylineRuns);
+    const baseUs = await sequentialLatencyUs(b, s.sequential);
+    const oursUs = await sequentialLatencyUs(r, s.sequential);
+    console.log(`${scenario}: ${connections} connections, ${rounds} rounds of ${duration} s (medians)`);
+    console.log(row(b.name, base));
+    console.log(row(r.name, ours, base));
+    console.log(
+      `sequential p50 latency: baseline ${baseUs.toFixed(0)} us, rayline ${oursUs.toFixed(0)} us, added ${(oursUs - baseUs).toFixed(0)} us`,
+    );
+  } finally {
+    await stop(rayline);
+    baseline.kill();
+  }
+}
+
+const chosen = scenarios[scenario];
+if (!chosen) {
+  console.error(`unknown scenario '${scenario}' (${Object.keys(scenarios).join(', ')})`);
   process.exit(1);
 }
+await compare(chosen);
