@@ -26,6 +26,20 @@ async function stats(
   return json(await get(path));
 }
 
+/** The replica saw exactly one more cancellation, nothing completed, and nothing is left running. */
+async function assertCancelledOnce(before: Awaited<ReturnType<typeof stats>>): Promise<void> {
+  const after = await waitFor(
+    async () => {
+      const s = await stats();
+      return s.cancelled === before.cancelled + 1 ? s : undefined;
+    },
+    10_000,
+    'the replica to record the cancellation',
+  );
+  assert.equal(after.completed, before.completed);
+  assert.equal(after.running, 0);
+}
+
 describe('HTTP through proxy and replica', () => {
   test('request object: method, path, query, headers and body reach __call__', async () => {
     const res = await get('/b/echo?x=1&y=two', {
@@ -96,16 +110,7 @@ describe('HTTP through proxy and replica', () => {
     const res = await get('/b/sleep?ms=10000');
     assert.equal(res.status, 408);
     assert.equal((await json(res)).code, 'RL_TIMEOUT');
-    const after = await waitFor(
-      async () => {
-        const s = await stats();
-        return s.cancelled === before.cancelled + 1 ? s : undefined;
-      },
-      10_000,
-      'the replica to record the cancellation',
-    );
-    assert.equal(after.completed, before.completed);
-    assert.equal(after.running, 0);
+    await assertCancelledOnce(before);
   });
 
   test('a client that disconnects cancels its request in the replica', async () => {
@@ -119,16 +124,7 @@ describe('HTTP through proxy and replica', () => {
       'the replica to start the request',
     );
     req.destroy();
-    const after = await waitFor(
-      async () => {
-        const s = await stats();
-        return s.cancelled === before.cancelled + 1 ? s : undefined;
-      },
-      10_000,
-      'the replica to record the cancellation',
-    );
-    assert.equal(after.completed, before.completed);
-    assert.equal(after.running, 0);
+    await assertCancelledOnce(before);
   });
 
   test('streamed chunks arrive before the generator finishes', async () => {
