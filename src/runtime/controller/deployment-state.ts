@@ -29,7 +29,12 @@ interface ReplicaRecord {
   state: ReplicaState;
   process: ReplicaProcess;
   startTimeS: number;
+  healthFailures: number;
+  healthTimer?: NodeJS.Timeout;
 }
+
+/** Consecutive failed health checks after which a replica is replaced (Ray's value). */
+const MAX_HEALTH_FAILURES = 3;
 
 export interface DeploymentContext {
   node: LocalNode;
@@ -178,11 +183,13 @@ export class DeploymentState {
       state: 'STARTING',
       process: replica,
       startTimeS: Date.now() / 1000,
+      healthFailures: 0,
     };
     this.#replicas.push(record);
     this.#ctx.metrics.starts.inc(labels);
     this.#ctx.metrics.healthy.set(labels, 0);
     replica.onExit = (code, signal) => {
+      clearTimeout(record.healthTimer);
       this.#ctx.metrics.healthy.remove(labels);
       const index = this.#replicas.indexOf(record);
       if (index !== -1) this.#replicas.splice(index, 1);
@@ -196,6 +203,7 @@ export class DeploymentState {
         if (record.state !== 'STARTING') return;
         record.state = 'RUNNING';
         this.#ctx.metrics.healthy.set(labels, 1);
+        this.#scheduleHealthCheck(record, labels);
         this.#ctx.changed();
       },
       (error: Error) => {
@@ -208,8 +216,40 @@ export class DeploymentState {
     );
   }
 
+  /** checkHealth() every health_check_period_s; three failures in a row replace the replica. */
+  #scheduleHealthCheck(record: ReplicaRecord, labels: Record<string, string>): void {
+    const c = this.target.config;
+    record.healthTimer = setTimeout(async () => {
+      if (record.state !== 'RUNNING') return;
+      const { ok, message } = await record.process.checkHealth(
+        this.target.config.health_check_timeout_s * 1000,
+      );
+      if (record.state !== 'RUNNING') return;
+      if (ok) {
+        record.healthFailures = 0;
+      } else {
+        record.healthFailures++;
+        this.#log.warn(
+          { replica: record.id, failures: record.healthFailures },
+          `health check failed: ${message}`,
+        );
+        if (record.healthFailures >= MAX_HEALTH_FAILURES) {
+          this.#ctx.metrics.healthy.set(labels, 0);
+          this.status = 'UNHEALTHY';
+          this.statusTrigger = 'HEALTH_CHECK_FAILED';
+          this.message = `replica ${record.id} failed ${MAX_HEALTH_FAILURES} health checks in a row (${message}); replacing it`;
+          this.#stop(record);
+          return;
+        }
+      }
+      this.#scheduleHealthCheck(record, labels);
+    }, c.health_check_period_s * 1000);
+    record.healthTimer.unref();
+  }
+
   #stop(record: ReplicaRecord): void {
     if (record.state === 'STOPPING') return;
+    clearTimeout(record.healthTimer);
     const wasRunning = record.state === 'RUNNING';
     record.state = 'STOPPING';
     if (!wasRunning) {

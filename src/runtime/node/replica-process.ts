@@ -121,6 +121,14 @@ export class ReplicaProcess {
     });
   }
 
+  /** Runs the user's checkHealth(); a throw, an exit or no answer within the timeout is a failure. */
+  async checkHealth(timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    const reply = await this.#ask((requestId) => ({ type: 'health', requestId }), timeoutMs);
+    if (!reply) return { ok: false, message: `health check did not answer within ${timeoutMs / 1000} s` };
+    if (reply.type !== 'health') return { ok: false, message: 'unexpected answer to a health check' };
+    return { ok: reply.ok, message: reply.message ?? '' };
+  }
+
   async metrics(timeoutMs = 2000): Promise<unknown[]> {
     const reply = await this.#ask((requestId) => ({ type: 'metrics', requestId }), timeoutMs);
     return reply?.type === 'metrics' ? reply.metrics : [];
