@@ -111,6 +111,7 @@ export class DeploymentState {
       replicas: this.running.map((r) => ({ replicaId: r.id, address: r.process.spec.address })),
       maxOngoingRequests: this.target.config.max_ongoing_requests,
       maxQueuedRequests: this.target.config.max_queued_requests,
+      ...(this.status === 'DEPLOY_FAILED' ? { unavailable: this.message } : {}),
     };
   }
 

@@ -3,7 +3,7 @@
  * lengths, a FIFO of calls waiting for capacity bounded by max_queued_requests, and re-routing of
  * calls a full replica rejected. One per deployment per calling process (proxy, handle).
  */
-import { BackPressureError, type RaylineError } from '../../errors.ts';
+import { BackPressureError, RaylineError } from '../../errors.ts';
 import { type Frame, FrameKind, STREAM_WINDOW } from '../transport/frame.ts';
 import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
 
@@ -18,6 +18,8 @@ export interface DeploymentRoute {
   replicas: ReplicaEndpoint[];
   maxOngoingRequests: number;
   maxQueuedRequests: number;
+  /** Set when the deployment cannot run any replica: calls fail at once with this reason. */
+  unavailable?: string;
 }
 
 /** What a routed call reports back to whoever made it (a handle response, an HTTP reply). */
@@ -90,6 +92,7 @@ export class DeploymentRouter {
   #slots: ReplicaSlot[] = [];
   #maxOngoing = 5;
   #maxQueued = -1;
+  #unavailable: RaylineError | undefined;
   readonly #waiting: RoutedCall[] = [];
   #backoffMs = BACKOFF_START_MS;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -122,12 +125,25 @@ export class DeploymentRouter {
       return known ?? { endpoint, queueLength: 0, mine: 0, removed: false };
     });
     for (const gone of previous.values()) gone.removed = true;
+    this.#unavailable =
+      route.unavailable && this.#slots.length === 0
+        ? new RaylineError(
+            'RL_UNAVAILABLE',
+            `deployment '${this.deployment}' of application '${this.app}' has no replica: ${route.unavailable}`,
+          )
+        : undefined;
+    if (this.#unavailable) this.failWaiting(this.#unavailable);
     this.#drain();
   }
 
   submit(call: RoutedCall): void {
     call.router = this;
     this.onSubmit?.();
+    if (this.#unavailable) {
+      call.done = true;
+      call.sink.onError(this.#unavailable);
+      return;
+    }
     if (this.#waiting.length === 0) {
       const slot = this.#choose();
       if (slot) {
