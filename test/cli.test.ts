@@ -1,6 +1,9 @@
 /** The `rayline` command as a user runs it: real processes, real ports. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from './harness.ts';
@@ -8,9 +11,12 @@ import { waitFor } from './harness.ts';
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
+const stateDir = mkdtempSync(join(tmpdir(), 'rayline-cli-test-'));
+
 function rayline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [cli, ...args], { cwd: fixtures }, (error, stdout, stderr) => {
+    const env = { ...process.env, RAYLINE_STATE_DIR: stateDir };
+    execFile(process.execPath, [cli, ...args], { cwd: fixtures, env }, (error, stdout, stderr) => {
       resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -125,5 +131,50 @@ describe('rayline CLI', () => {
       run.kill('SIGINT');
       assert.equal(await exited, 0);
     });
+  });
+
+  test('start --head runs a head in the background; serve deploy reaches it; stop drains it', async () => {
+    const base = 25000 + Math.floor(Math.random() * 4000) * 3;
+    const [http, dashboard, metrics] = [base, base + 1, base + 2];
+    const address = `http://127.0.0.1:${dashboard}`;
+    const started = await rayline(
+      'start',
+      '--head',
+      '--proxy-port',
+      String(http),
+      '--dashboard-port',
+      String(dashboard),
+      '--metrics-port',
+      String(metrics),
+    );
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stdout, /Rayline head started \(pid \d+\)/);
+    const pid = Number(readFileSync(join(stateDir, 'head.pid'), 'utf8'));
+    try {
+      const again = await rayline('start', '--head', '--proxy-port', String(http));
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, new RegExp(`a head is already running \\(pid ${pid}\\)`));
+
+      assert.equal((await rayline('serve', 'deploy', 'cli-config.yaml', '--address', address)).code, 0);
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${http}/hello/x`).then(
+            (r) => r.ok,
+            () => false,
+          ),
+        60_000,
+        'the deployed app to answer',
+      );
+      const stopped = await rayline('stop');
+      assert.equal(stopped.code, 0, stopped.stderr);
+      assert.match(stopped.stdout, new RegExp(`Stopped Rayline head \\(pid ${pid}\\)`));
+      assert.throws(() => process.kill(pid, 0), /ESRCH/);
+      assert.equal((await rayline('stop')).stdout.trim(), 'No running Rayline head found.');
+    } finally {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+      rmSync(stateDir, { recursive: true, force: true });
+    }
   });
 });
