@@ -191,6 +191,20 @@ describe('handles between deployments', () => {
     );
   });
 
+  test('awaiting a streaming method or iterating a unary one fails clearly instead of hanging', async () => {
+    assert.deepEqual(await json(await get('/b/misuse')), {
+      awaited: 'RL_BAD_REQUEST',
+      iterated: 'RL_BAD_REQUEST',
+    });
+  });
+
+  test('a bad status or header from user code fails that request only', async () => {
+    const [bad, good] = await Promise.all([get('/b/bad-status'), get('/b/sleep?ms=200')]);
+    assert.equal(bad.status, 500);
+    assert.match((await json(bad)).message, /response status must be an integer from 100 to 599, got 1000/);
+    assert.equal(good.status, 200);
+  });
+
   test('the child never runs more than max_ongoing_requests at once', async () => {
     // Worker has maxOngoingRequests 2; 12 concurrent calls of 150 ms each must queue at the caller.
     await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => json(r))));

@@ -57,6 +57,14 @@ export function buildApplication(
       if (result instanceof RaylineError) reject(result);
       else resolve(result);
     };
+    child.once('error', (error) => {
+      finish(
+        new RaylineError(
+          'RL_IMPORT_FAILED',
+          `cannot start the build of '${request.importPath}': ${error.message}`,
+        ),
+      );
+    });
     child.once('message', (reply: BuildReply) => {
       finish(reply.ok ? reply.deployments : new RaylineError(reply.code, reply.message));
     });

@@ -4,6 +4,7 @@
  * Applying a config is declarative: applications missing from it are deleted.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -88,7 +89,10 @@ export class ServeController {
     const listed = new Set(config.applications.map((a) => a.name));
     for (const app of config.applications) {
       const existing = this.#apps.get(app.name);
-      if (existing && !existing.deleting && JSON.stringify(existing.config) === JSON.stringify(app)) continue;
+      const unchanged =
+        existing && !existing.deleting && JSON.stringify(existing.config) === JSON.stringify(app);
+      // Re-applying the same config retries an application that failed (the user may have fixed the code).
+      if (unchanged && this.#appStatus(existing).status !== 'DEPLOY_FAILED') continue;
       this.#deploy(app, existing);
     }
     for (const app of this.#apps.values()) if (!listed.has(app.name)) this.#delete(app);
@@ -125,6 +129,10 @@ export class ServeController {
     const workingDir = resolve(this.#options.baseDir, config.runtime_env.working_dir ?? '.');
     const env = config.runtime_env.env_vars ?? {};
     this.#options.log.info({ app: config.name, import_path: config.import_path }, 'deploying application');
+    if (!existsSync(workingDir)) {
+      this.#failBuild(app, `runtime_env.working_dir '${workingDir}' does not exist`);
+      return;
+    }
     buildApplication(
       { importPath: config.import_path, workingDir, args: config.args },
       env,

@@ -53,7 +53,7 @@ export class ReplicaProcess {
       }
     });
     this.#exited = new Promise((resolve) => {
-      this.#child.once('exit', (code, signal) => {
+      const exited = (code: number | null, signal: NodeJS.Signals | null) => {
         this.#exitCode = code;
         for (const resolvePending of this.#pending.values()) {
           resolvePending({ type: 'health', requestId: 0, ok: false, message: 'replica exited' });
@@ -61,9 +61,13 @@ export class ReplicaProcess {
         this.#pending.clear();
         this.onExit?.(code, signal);
         resolve(code);
+      };
+      this.#child.once('exit', exited);
+      // A process that could not be spawned emits 'error' and never 'exit'.
+      this.#child.on('error', () => {
+        if (this.#child.pid === undefined && this.#exitCode === undefined) exited(null, null);
       });
     });
-    this.#child.on('error', () => {}); // surfaced through 'exit'
   }
 
   get pid(): number | undefined {

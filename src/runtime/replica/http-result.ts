@@ -3,6 +3,8 @@
  * bytes octet-stream, a ServeResponse its own status and headers, an async iterable a stream (SSE
  * when the client asked for text/event-stream).
  */
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { RaylineError } from '../../errors.ts';
 import { ServeResponse } from '../../serve/request.ts';
 
 export interface HttpHead {
@@ -30,6 +32,20 @@ function withType(headers: Record<string, string>, type: string): Record<string,
   return { ...headers, 'content-type': type };
 }
 
+/** Checked here, in the replica, so that a bad status or header fails this request with a clear error. */
+function validateHead(status: number, headers: Record<string, string>): void {
+  if (!Number.isInteger(status) || status < 100 || status > 599) {
+    throw new RaylineError(
+      'RL_USER_EXCEPTION',
+      `response status must be an integer from 100 to 599, got ${status}`,
+    );
+  }
+  for (const [name, value] of Object.entries(headers)) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+  }
+}
+
 export function toHttpResult(value: unknown, acceptsEventStream: boolean): HttpResult {
   let status = 200;
   let headers: Record<string, string> = {};
@@ -38,6 +54,7 @@ export function toHttpResult(value: unknown, acceptsEventStream: boolean): HttpR
     status = value.status;
     headers = value.headers;
     body = value.body;
+    validateHead(status, headers);
   }
   if (isAsyncIterable(body)) {
     const sse = acceptsEventStream;
@@ -70,6 +87,9 @@ export function encodeChunk(chunk: unknown, sse: boolean): Buffer {
           ? Buffer.from(chunk).toString('utf8')
           : undefined
         : JSON.stringify(chunk) + (sse ? '' : '\n');
-  if (text === undefined) return Buffer.from(chunk as Uint8Array);
+  if (text === undefined) {
+    const bytes = chunk as Uint8Array;
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
   return Buffer.from(sse ? `data: ${text.replace(/\n/g, '\ndata: ')}\n\n` : text);
 }

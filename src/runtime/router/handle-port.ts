@@ -23,15 +23,22 @@ export interface CallMeta {
 
 type Item = { value: unknown } | { error: RaylineError } | { done: true };
 
+/**
+ * One handle call as the caller sees it. The replica says whether the method streams (Reply versus
+ * StreamStart); the caller says how it consumes (result() versus stream()). A mismatch is an error
+ * for the caller, never a hang.
+ */
 class HandleCall implements PortCall, ResultSink {
   readonly #target: CallTarget;
   readonly #method: string;
   #routed: RoutedCall | undefined;
+  #use: 'none' | 'result' | 'stream' = 'none';
+  #streams = false;
+  /** The unary outcome (or an early error), kept until result() asks. */
+  #outcome: Item | undefined;
   #resolve: ((value: unknown) => void) | undefined;
   #reject: ((error: unknown) => void) | undefined;
   #promise: Promise<unknown> | undefined;
-  #outcome: Item | undefined;
-  #streaming = false;
   readonly #items: Item[] = [];
   #wake: (() => void) | undefined;
   #detach: (() => void) | undefined;
@@ -45,6 +52,7 @@ class HandleCall implements PortCall, ResultSink {
     this.#routed = routed;
     if (signal) {
       if (signal.aborted) {
+        routed.done = true;
         this.onError(new RaylineError('RL_CANCELLED', 'the calling request was cancelled'));
         return;
       }
@@ -55,47 +63,6 @@ class HandleCall implements PortCall, ResultSink {
     router.submit(routed);
   }
 
-  #finish(item: Item): void {
-    this.#detach?.();
-    this.#detach = undefined;
-    if (this.#streaming) {
-      this.#items.push(item);
-      this.#wake?.();
-      return;
-    }
-    this.#outcome = item;
-    if ('value' in item) this.#resolve?.(item.value);
-    else if ('error' in item) this.#reject?.(item.error);
-  }
-
-  onFrame(frame: Frame): void {
-    switch (frame.kind) {
-      case FrameKind.Reply:
-        this.#finish({ value: decodeValue(frame.payload) });
-        return;
-      case FrameKind.Error:
-        this.#finish({ error: errorFromWire(frame.meta as WireError) });
-        return;
-      case FrameKind.StreamStart:
-        if (!this.#streaming && this.#promise) {
-          this.#finish({ error: this.#misuse('streams: iterate the response with `for await`') });
-          this.#routed?.cancel();
-        }
-        return;
-      case FrameKind.Chunk:
-        this.#items.push({ value: decodeValue(frame.payload) });
-        this.#wake?.();
-        return;
-      case FrameKind.End:
-        this.#finish({ done: true });
-        return;
-    }
-  }
-
-  onError(error: RaylineError): void {
-    this.#finish({ error });
-  }
-
   #misuse(what: string): RaylineError {
     return new RaylineError(
       'RL_BAD_REQUEST',
@@ -103,27 +70,84 @@ class HandleCall implements PortCall, ResultSink {
     );
   }
 
+  #push(item: Item): void {
+    this.#items.push(item);
+    this.#wake?.();
+  }
+
+  /** A final outcome: delivered to whichever way the caller consumes. */
+  #settle(item: Item): void {
+    this.#detach?.();
+    this.#detach = undefined;
+    if (this.#use === 'stream') {
+      this.#push(
+        'value' in item ? { error: this.#misuse('does not stream: await the response instead') } : item,
+      );
+      return;
+    }
+    this.#outcome ??= item;
+    this.#deliver();
+  }
+
+  #deliver(): void {
+    const outcome = this.#outcome;
+    if (!outcome || !this.#resolve) return;
+    if ('value' in outcome) this.#resolve(outcome.value);
+    else if ('error' in outcome) this.#reject!(outcome.error);
+  }
+
+  onFrame(frame: Frame): void {
+    switch (frame.kind) {
+      case FrameKind.Reply:
+        this.#settle({ value: decodeValue(frame.payload) });
+        return;
+      case FrameKind.Error:
+        this.#settle({ error: errorFromWire(frame.meta as WireError) });
+        return;
+      case FrameKind.StreamStart:
+        this.#streams = true;
+        if (this.#use === 'result') this.#refuseAwait();
+        return;
+      case FrameKind.Chunk:
+        this.#push({ value: decodeValue(frame.payload) });
+        return;
+      case FrameKind.End:
+        this.#detach?.();
+        this.#push({ done: true });
+        return;
+    }
+  }
+
+  onError(error: RaylineError): void {
+    this.#settle({ error });
+  }
+
+  #refuseAwait(): void {
+    this.#outcome = { error: this.#misuse('streams: iterate the response with `for await`') };
+    this.#deliver();
+    this.#routed?.cancel();
+  }
+
   result(): Promise<unknown> {
     if (!this.#promise) {
+      this.#use = 'result';
       this.#promise = new Promise((resolve, reject) => {
         this.#resolve = resolve;
         this.#reject = reject;
       });
-      const outcome = this.#outcome;
-      if (outcome && 'value' in outcome) this.#resolve!(outcome.value);
-      else if (outcome && 'error' in outcome) this.#reject!(outcome.error);
+      if (this.#streams && !this.#outcome) this.#refuseAwait();
+      else this.#deliver();
     }
     return this.#promise;
   }
 
   stream(): AsyncIterator<unknown> {
-    this.#streaming = true;
-    if (this.#outcome) {
-      const outcome = this.#outcome;
-      this.#items.push(
-        'value' in outcome ? { error: this.#misuse('does not stream: await the response instead') } : outcome,
+    this.#use = 'stream';
+    const early = this.#outcome;
+    if (early)
+      this.#push(
+        'value' in early ? { error: this.#misuse('does not stream: await the response instead') } : early,
       );
-    }
     return {
       next: async (): Promise<IteratorResult<unknown>> => {
         while (this.#items.length === 0) await new Promise<void>((wake) => (this.#wake = wake));
@@ -144,7 +168,7 @@ class HandleCall implements PortCall, ResultSink {
   cancel(): void {
     if (this.#routed?.done === false) {
       this.#routed.cancel();
-      this.#finish({
+      this.#settle({
         error: new RaylineError(
           'RL_CANCELLED',
           `call to '${this.#target.deployment}.${this.#method}' was cancelled`,

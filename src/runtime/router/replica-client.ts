@@ -82,15 +82,26 @@ export class ReplicaClient {
     const sink = this.#calls.get(frame.id);
     if (!sink) return; // cancelled meanwhile
     const kind = frame.kind;
-    if (
+    const terminal =
       kind === FrameKind.Reply ||
       kind === FrameKind.End ||
       kind === FrameKind.Error ||
-      kind === FrameKind.Reject
-    ) {
-      this.#calls.delete(frame.id);
+      kind === FrameKind.Reject;
+    if (terminal) this.#calls.delete(frame.id);
+    try {
+      sink.onFrame(frame);
+    } catch (error) {
+      // One call's failing handler must not take down the connection every other call shares.
+      if (!terminal) this.cancel(frame.id);
+      try {
+        sink.onLost(
+          new RaylineError(
+            'RL_INTERNAL',
+            `handling the replica's answer failed: ${(error as Error).message}`,
+          ),
+        );
+      } catch {}
     }
-    sink.onFrame(frame);
   }
 
   #fail(error?: Error, reason = 'connection to replica lost'): void {

@@ -59,9 +59,15 @@ export function encodeFrame(kind: FrameKind, id: number, meta: unknown, payload:
 /** Frames larger than this are a protocol error, not a reason to buffer without bound. */
 export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
 
-/** Incremental decoder: feed socket chunks, get whole frames. */
+/**
+ * Incremental decoder: feed socket chunks, get whole frames. Chunks are kept as they come and joined
+ * once a whole frame is there, so a large frame costs one copy, not one per chunk.
+ */
 export class FrameDecoder {
-  #pending: Buffer = EMPTY;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Bytes needed before the next frame can be decoded (its length prefix, then all of it). */
+  #needed = 4;
   readonly #onFrame: (frame: Frame) => void;
 
   constructor(onFrame: (frame: Frame) => void) {
@@ -69,17 +75,26 @@ export class FrameDecoder {
   }
 
   push(chunk: Buffer): void {
-    const buf = this.#pending.length === 0 ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    if (this.#buffered < this.#needed) return;
+    const buf = this.#chunks.length === 1 ? this.#chunks[0] : Buffer.concat(this.#chunks, this.#buffered);
     let offset = 0;
+    this.#needed = 4;
     while (buf.length - offset >= 4) {
       const length = buf.readUInt32BE(offset);
       if (length > MAX_FRAME_BYTES || length < HEADER_BYTES - 4) {
         throw new Error(`transport: invalid frame length ${length}`);
       }
-      if (buf.length - offset < 4 + length) break;
+      if (buf.length - offset < 4 + length) {
+        this.#needed = 4 + length;
+        break;
+      }
       const kind = buf.readUInt8(offset + 4) as FrameKind;
       const id = buf.readUInt32BE(offset + 5);
       const metaBytes = buf.readUInt32BE(offset + 9);
+      if (metaBytes > length - (HEADER_BYTES - 4))
+        throw new Error(`transport: meta length ${metaBytes} exceeds frame`);
       const metaStart = offset + HEADER_BYTES;
       const meta =
         metaBytes === 0 ? undefined : JSON.parse(buf.toString('utf8', metaStart, metaStart + metaBytes));
@@ -87,10 +102,9 @@ export class FrameDecoder {
       offset += 4 + length;
       this.#onFrame({ kind, id, meta, payload });
     }
-    this.#pending = offset === buf.length ? EMPTY : buf.subarray(offset);
-    if (this.#pending.length > 0 && this.#pending.buffer === chunk.buffer) {
-      // Keep only what is needed rather than pinning the socket's whole read buffer.
-      this.#pending = Buffer.from(this.#pending);
-    }
+    const rest = buf.length - offset;
+    // Keep only the unfinished frame, copied so it does not pin the socket's whole read buffer.
+    this.#chunks = rest === 0 ? [] : [Buffer.from(buf.subarray(offset))];
+    this.#buffered = rest;
   }
 }
