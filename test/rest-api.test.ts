@@ -150,6 +150,57 @@ describe('REST API', () => {
     assert.deepEqual(await replicaIds('c'), cBefore);
   });
 
+  test('a PUT without a body is refused, and a YAML body is accepted', async () => {
+    const before = await replicaIds('c');
+    const empty = await fetch(`${t.rest.address}/api/serve/applications/`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(empty.status, 400);
+    assert.equal((await json(empty)).error, 'RL_CONFIG_INVALID');
+    const broken = await fetch(`${t.rest.address}/api/serve/applications/`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{"applications": [',
+    });
+    assert.equal(broken.status, 400);
+    assert.deepEqual(await replicaIds('c'), before);
+    const yamlBody = [
+      'applications:',
+      '  - {name: b, route_prefix: /b, import_path: "behaviors.ts:app", deployments: [{name: Behaviors, user_config: {greeting: bonjour}}]}',
+      '  - {name: c, route_prefix: /c, import_path: "behaviors.ts:app"}',
+    ].join('\n');
+    const res = await fetch(`${t.rest.address}/api/serve/applications/`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/yaml' },
+      body: yamlBody,
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await replicaIds('c'), before);
+  });
+
+  test('a reconfigure sent while a replica is still starting is applied before it serves', async () => {
+    const slow = { name: 'slow', route_prefix: '/slow', import_path: 'behaviors.ts:slowStart' };
+    const withGreeting = (greeting: string) => ({
+      applications: [
+        appB,
+        appC,
+        { ...slow, deployments: [{ name: 'SlowGreeter', user_config: { greeting } }] },
+      ],
+    });
+    assert.equal((await put(withGreeting('first'))).status, 200);
+    await waitFor(
+      () =>
+        t.head.controller.applicationDetails().slow?.deployments.SlowGreeter?.replicas[0]?.state ===
+        'STARTING',
+      30_000,
+      'the slow replica to be starting',
+    );
+    assert.equal((await put(withGreeting('second'))).status, 200);
+    await t.waitForApp('slow', ['RUNNING']);
+    assert.deepEqual(await json(await fetch(`${t.http}/slow`)), { greeting: 'second' });
+  });
+
   test('a PUT that omits an app deletes it', async () => {
     assert.equal(
       (

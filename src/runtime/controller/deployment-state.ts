@@ -33,6 +33,9 @@ interface ReplicaRecord {
   healthTimer?: NodeJS.Timeout;
 }
 
+/** A replica that exits by itself within this many seconds of starting counts as a failed start. */
+const CRASH_LOOP_WINDOW_S = 10;
+
 /** Consecutive failed health checks after which a replica is replaced (Ray's value). */
 const MAX_HEALTH_FAILURES = 3;
 
@@ -195,7 +198,14 @@ export class DeploymentState {
       const index = this.#replicas.indexOf(record);
       if (index !== -1) this.#replicas.splice(index, 1);
       if (record.state === 'RUNNING') {
-        this.#log.warn({ replica: id, code, signal }, 'replica process died; replacing it');
+        const ranS = Date.now() / 1000 - record.startTimeS;
+        this.#log.warn({ replica: id, code, signal, ranS }, 'replica process died; replacing it');
+        // Exiting on its own right after start is a failed start, so a crash loop ends in
+        // DEPLOY_FAILED. A kill from outside (a signal: OOM killer, chaos) is replaced without counting.
+        if (ranS < CRASH_LOOP_WINDOW_S && signal === null) {
+          this.#startFailures++;
+          this.message = `replica ${id} exited ${ranS.toFixed(1)} s after starting (code ${code}, signal ${signal})`;
+        }
       }
       this.#ctx.changed();
     };
@@ -203,6 +213,7 @@ export class DeploymentState {
       () => {
         if (record.state !== 'STARTING') return;
         record.state = 'RUNNING';
+        this.#startFailures = 0;
         this.#ctx.metrics.healthy.set(labels, 1);
         this.#scheduleHealthCheck(record, labels);
         this.#ctx.changed();

@@ -49,6 +49,8 @@ class ProxyCall implements ResultSink {
   readonly #started = performance.now();
   routed: RoutedCall | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Chunks written while the client's socket was full: credited together on 'drain'. */
+  #unflushed = 0;
   finished = false;
 
   constructor(res: ServerResponse, proxy: HttpProxy, route: RouteTarget, method: string) {
@@ -73,8 +75,14 @@ class ProxyCall implements ResultSink {
         return;
       case FrameKind.Chunk:
         // Credit goes back only once the client's socket took the chunk: a slow client slows the replica.
-        if (res.write(frame.payload)) this.routed?.consumed();
-        else res.once('drain', () => this.routed?.consumed());
+        if (res.write(frame.payload) && this.#unflushed === 0) {
+          this.routed?.consumed();
+        } else if (this.#unflushed++ === 0) {
+          res.once('drain', () => {
+            this.routed?.consumed(this.#unflushed);
+            this.#unflushed = 0;
+          });
+        }
         return;
       case FrameKind.End:
         res.end();

@@ -52,11 +52,13 @@ async function init(s: ReplicaSpec): Promise<void> {
   const args = constructorArgs(node.node, nodes, (child) => createHandle(s.app, child));
   const Cls = node.deployment.cls as unknown as new (...a: unknown[]) => Record<string, unknown>;
   instance = new Cls(...args);
-  await reconfigure(s.userConfig);
+  pendingConfig ??= { userConfig: s.userConfig, maxOngoingRequests: s.maxOngoingRequests };
+  const initial = pendingConfig;
+  await reconfigure(initial.userConfig);
   replica = new Replica({
     instance,
     name: s.deployment,
-    maxOngoingRequests: s.maxOngoingRequests,
+    maxOngoingRequests: initial.maxOngoingRequests,
     log,
     metrics: replicaMetrics(registry),
     labels: { deployment: s.deployment, replica: s.replicaId, application: s.app, route: s.route },
@@ -72,8 +74,19 @@ async function init(s: ReplicaSpec): Promise<void> {
     server!.once('error', reject);
     server!.listen(s.address, resolve);
   });
+  // A reconfigure that arrived while the constructor ran is applied now, before serving.
+  if (pendingConfig !== initial) await applyConfig(pendingConfig);
+  pendingConfig = undefined;
   log.info('replica ready');
   send({ type: 'ready', address: s.address });
+}
+
+/** The newest config sent while the replica was still starting. */
+let pendingConfig: { userConfig: unknown; maxOngoingRequests: number } | undefined;
+
+async function applyConfig(config: { userConfig: unknown; maxOngoingRequests: number }): Promise<void> {
+  if (replica) replica.maxOngoingRequests = config.maxOngoingRequests;
+  await reconfigure(config.userConfig);
 }
 
 async function reconfigure(userConfig: unknown): Promise<void> {
@@ -122,8 +135,11 @@ process.on('message', (message: ToReplica) => {
       router.update(message.routes);
       return;
     case 'reconfigure':
-      if (replica) replica.maxOngoingRequests = message.maxOngoingRequests;
-      reconfigure(message.userConfig).catch((error: Error) => {
+      if (!server) {
+        pendingConfig = { userConfig: message.userConfig, maxOngoingRequests: message.maxOngoingRequests };
+        return;
+      }
+      applyConfig(message).catch((error: Error) => {
         log.error({ err: error }, 'reconfigure failed');
         send({ type: 'reconfigure-failed', message: error.message });
       });

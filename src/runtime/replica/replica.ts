@@ -90,11 +90,18 @@ export class Replica {
 
   onFrame(socket: FramedSocket, frame: Frame): void {
     if (frame.kind === FrameKind.Call) {
+      const meta = frame.meta as CallMeta | undefined;
+      if (typeof meta?.m !== 'string' || this.#running.get(socket)?.has(frame.id)) {
+        const message =
+          typeof meta?.m !== 'string' ? 'malformed call: no method name' : `stream id ${frame.id} is in use`;
+        socket.send(FrameKind.Error, frame.id, { q: this.#ongoing, code: 'RL_INTERNAL', message });
+        return;
+      }
       if (this.#stopping || this.#ongoing >= this.#maxOngoing) {
         socket.send(FrameKind.Reject, frame.id, { q: this.#ongoing });
         return;
       }
-      this.#run(socket, frame.id, frame.meta as CallMeta, frame.payload);
+      this.#run(socket, frame.id, meta, frame.payload);
     } else if (frame.kind === FrameKind.Credit) {
       const running = this.#running.get(socket)?.get(frame.id);
       if (running) {

@@ -5,6 +5,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
+import yaml from 'js-yaml';
 import type { Logger } from '../../observability/logger.ts';
 import { parseServeConfig } from '../../schema/serve-config.ts';
 import type { ServeController } from '../controller/controller.ts';
@@ -31,6 +32,29 @@ export function createRestServer(options: RestOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true },
     bodyLimit: 16 * 1024 * 1024,
   });
+  // Config files are YAML: accept them as they are, as well as JSON.
+  server.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string' },
+    (_req, text, done) => {
+      try {
+        done(null, yaml.load(text as string));
+      } catch (error) {
+        done(
+          Object.assign(new Error(`body is not valid YAML: ${(error as Error).message}`), {
+            statusCode: 400,
+          }),
+          undefined,
+        );
+      }
+    },
+  );
+  server.setErrorHandler((error: Error & { statusCode?: number }, _req, reply) => {
+    const status = error.statusCode ?? 500;
+    reply
+      .code(status)
+      .send({ error: status === 400 ? 'RL_CONFIG_INVALID' : 'RL_INTERNAL', message: error.message });
+  });
   if (token) {
     server.addHook('onRequest', async (req, reply) => {
       if (!tokenMatches(req.headers.authorization, token)) {
@@ -43,7 +67,15 @@ export function createRestServer(options: RestOptions): FastifyInstance {
   }
   server.get('/api/serve/applications/', async () => controller.details(options.proxyHealthy()));
   server.put('/api/serve/applications/', async (req, reply) => {
-    const parsed = parseServeConfig(req.body ?? {});
+    const body = req.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return reply.code(400).send({
+        error: 'RL_CONFIG_INVALID',
+        message: 'the body must be a serve config object (JSON, or YAML with content-type application/yaml)',
+        issues: [{ path: '(root)', message: 'expected an object' }],
+      });
+    }
+    const parsed = parseServeConfig(body);
     if (!parsed.ok) {
       log.warn({ issues: parsed.issues }, 'rejected invalid serve config');
       return reply.code(400).send({

@@ -59,8 +59,9 @@ export class RoutedCall implements CallSink {
    * The consumer took one streamed chunk. Credit goes back in halves of the window, so a fast
    * consumer costs one small frame per STREAM_WINDOW / 2 chunks and a slow one stalls the replica.
    */
-  consumed(): void {
-    if (++this.#consumed < STREAM_WINDOW / 2 || !this.slot) return;
+  consumed(chunks = 1): void {
+    this.#consumed += chunks;
+    if (this.#consumed < STREAM_WINDOW / 2 || !this.slot) return;
     this.router?.credit(this, this.#consumed);
     this.#consumed = 0;
   }
