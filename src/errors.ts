@@ -52,7 +52,3 @@ export class BackPressureError extends RaylineError {
     this.name = 'BackPressureError';
   }
 }
-
-export function isRaylineError(error: unknown): error is RaylineError {
-  return error instanceof RaylineError;
-}

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import yaml from 'js-yaml';
 import { RaylineError } from '../errors.ts';
 import { issuesToText } from '../schema/issues.ts';
-import { parseServeConfig, type ServeConfig } from '../schema/serve-config.ts';
+import { importPathPattern, parseServeConfig, type ServeConfig } from '../schema/serve-config.ts';
 
 export function readConfigFile(file: string): unknown {
   let text: string;
@@ -37,7 +37,7 @@ export function validateConfig(document: unknown, source: string): ServeConfig {
 }
 
 export function looksLikeImportPath(target: string): boolean {
-  return /^[^:\s]+:[A-Za-z_$][\w$]*$/.test(target) && !/\.(ya?ml|json)$/i.test(target);
+  return importPathPattern.test(target) && !/\.(ya?ml|json)$/i.test(target);
 }
 
 /**

@@ -12,9 +12,10 @@ const routePrefix = z
   .refine((p) => p === '/' || !p.endsWith('/'), 'must not end with "/" (except the root "/")')
   .refine((p) => !/[{}]/.test(p), 'must not contain "{" or "}"');
 
-const importPath = z
-  .string()
-  .regex(/^[^:\s]+:[A-Za-z_$][\w$]*$/, 'must look like "path/to/module:exportName"');
+/** `path/to/module:exportName` */
+export const importPathPattern = /^[^:\s]+:[A-Za-z_$][\w$]*$/;
+
+const importPath = z.string().regex(importPathPattern, 'must look like "path/to/module:exportName"');
 
 export const runtimeEnvSchema = z
   .object({

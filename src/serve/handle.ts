@@ -30,6 +30,10 @@ export interface RemoteMethod<F> {
 export interface HandleOptions {
   /** Method called by `handle.remote()`; default `__call__`. */
   methodName?: string;
+  /**
+   * Accepted for Ray compatibility and has no effect: whether a call streams is known from the
+   * method itself (an async generator streams), and the response type follows from it.
+   */
   stream?: boolean;
   multiplexedModelId?: string;
 }
@@ -137,7 +141,6 @@ export function createHandle<T>(
 ): DeploymentHandle<T> {
   const base: CallOptions = {
     methodName: options?.methodName ?? '__call__',
-    stream: options?.stream ?? false,
     multiplexedModelId: options?.multiplexedModelId ?? '',
   };
   const makeRemote = (methodName: string) => {

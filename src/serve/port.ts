@@ -10,8 +10,6 @@ export interface CallTarget {
 
 export interface CallOptions {
   methodName: string;
-  /** Ask for a stream even if the caller could not tell from the method's type. */
-  stream: boolean;
   multiplexedModelId: string;
 }
 

@@ -14,7 +14,10 @@ import type { DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger, Repl
 
 export interface DeploymentTarget {
   config: DeploymentConfig;
-  /** Changes when replicas must restart (code, import path, args, runtime env, resources). */
+  /**
+   * Changes when replicas must restart: import path, args, runtime env, resources. A module edited
+   * on disk under an unchanged config is not noticed (as in Ray, where the code version is the config's).
+   */
   version: string;
   importPath: string;
   workingDir: string;
@@ -269,7 +272,8 @@ export class DeploymentState {
       return;
     }
     const c = this.target.config;
-    // Out of the routing table first, then drain.
+    // The replica refuses new calls from now on (callers route them elsewhere), leaves the routing
+    // table at the next publish, and drains what it runs.
     this.#ctx.changed();
     record.process.stop(c.graceful_shutdown_wait_loop_s, c.graceful_shutdown_timeout_s);
   }

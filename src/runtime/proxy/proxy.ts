@@ -36,8 +36,8 @@ function flattenHeaders(headers: FastifyRequest['headers']): Record<string, stri
   return out;
 }
 
-function errorBody(code: ErrorCode | string, message: string, name?: string): string {
-  return JSON.stringify({ error: name ?? code, code, message });
+function errorBody(code: ErrorCode | string, message: string, name?: string, routes?: string[]): string {
+  return JSON.stringify({ error: name ?? code, code, message, routes });
 }
 
 /** One HTTP request in flight: the sink the router reports to, and the bookkeeping around it. */
@@ -179,17 +179,11 @@ export class HttpProxy {
     const route = this.routes.match(path);
     if (!route) {
       const known = Object.keys(this.routes.toJSON());
+      const message = `no application at '${path}'; known route prefixes: ${known.length ? known.join(', ') : '(none)'}`;
       reply
         .code(404)
         .type('application/json; charset=utf-8')
-        .send(
-          JSON.stringify({
-            error: 'RL_NOT_FOUND',
-            code: 'RL_NOT_FOUND',
-            message: `no application at '${path}'; known route prefixes: ${known.length ? known.join(', ') : '(none)'}`,
-            routes: known,
-          }),
-        );
+        .send(errorBody('RL_NOT_FOUND', message, undefined, known));
       return;
     }
     reply.hijack();
@@ -226,7 +220,7 @@ export class HttpProxy {
   /** Metrics and access log for a finished request. */
   record(route: RouteTarget, method: string, status: number, latencyMs: number, errorCode?: string): void {
     this.#ongoingCount--;
-    const key = `${route.routePrefix}\u0000${method}\u0000${status}`;
+    const key = `${route.app}\u0000${route.routePrefix}\u0000${method}\u0000${status}`;
     let labelled = this.#labels.get(key);
     if (!labelled) {
       const m = this.#options.metrics;

@@ -151,31 +151,17 @@ export class Replica {
       if (meta.h) {
         const accept = meta.h.headers.accept ?? '';
         const http = toHttpResult(result, accept.includes('text/event-stream'));
+        const head = { q: 0, st: http.head.status, hd: http.head.headers };
         if (http.kind === 'body') {
           this.#finishCall(socket, calls, id);
-          socket.send(
-            FrameKind.Reply,
-            id,
-            { q: this.#ongoing, st: http.head.status, hd: http.head.headers },
-            http.body,
-          );
+          socket.send(FrameKind.Reply, id, { ...head, q: this.#ongoing }, http.body);
         } else {
-          socket.send(FrameKind.StreamStart, id, {
-            q: this.#ongoing,
-            st: http.head.status,
-            hd: http.head.headers,
-          });
-          running.iterator = http.chunks;
-          await this.#pump(socket, id, running, (chunk) => encodeChunk(chunk, http.sse));
-          this.#finishCall(socket, calls, id);
-          socket.send(FrameKind.End, id, { q: this.#ongoing });
+          await this.#stream(socket, calls, id, running, http.chunks, head, (chunk) =>
+            encodeChunk(chunk, http.sse),
+          );
         }
-      } else if (isAsyncIterable(result) && typeof result !== 'string') {
-        socket.send(FrameKind.StreamStart, id, { q: this.#ongoing });
-        running.iterator = result[Symbol.asyncIterator]();
-        await this.#pump(socket, id, running, encodeValue);
-        this.#finishCall(socket, calls, id);
-        socket.send(FrameKind.End, id, { q: this.#ongoing });
+      } else if (isAsyncIterable(result)) {
+        await this.#stream(socket, calls, id, running, result[Symbol.asyncIterator](), { q: 0 }, encodeValue);
       } else {
         const bytes = encodeValue(result);
         this.#finishCall(socket, calls, id);
@@ -195,6 +181,23 @@ export class Replica {
       if (failed) this.#metrics.errors.inc();
       this.#metrics.latency.observe(performance.now() - started);
     }
+  }
+
+  /** StreamStart, the chunks as the caller's credit allows, End. */
+  async #stream(
+    socket: FramedSocket,
+    calls: Map<number, Running>,
+    id: number,
+    running: Running,
+    iterator: AsyncIterator<unknown>,
+    head: { q: number; st?: number; hd?: Record<string, string> },
+    encode: (chunk: unknown) => Uint8Array,
+  ): Promise<void> {
+    socket.send(FrameKind.StreamStart, id, { ...head, q: this.#ongoing });
+    running.iterator = iterator;
+    await this.#pump(socket, id, running, encode);
+    this.#finishCall(socket, calls, id);
+    socket.send(FrameKind.End, id, { q: this.#ongoing });
   }
 
   async #pump(

@@ -36,6 +36,8 @@ export class RoutedCall implements CallSink {
   readonly sink: ResultSink;
   router: DeploymentRouter | undefined;
   slot: ReplicaSlot | undefined;
+  /** The connection the call went out on: credit and cancel must follow it there. */
+  client: ReplicaClient | undefined;
   streamId = 0;
   done = false;
 
@@ -80,7 +82,6 @@ interface ReplicaSlot {
   queueLength: number;
   /** Calls this router has running there. */
   mine: number;
-  removed: boolean;
 }
 
 const BACKOFF_START_MS = 25;
@@ -108,24 +109,13 @@ export class DeploymentRouter {
     this.#pool = pool;
   }
 
-  get queued(): number {
-    return this.#waiting.length;
-  }
-
-  get replicaCount(): number {
-    return this.#slots.length;
-  }
-
   update(route: DeploymentRoute): void {
     this.#maxOngoing = route.maxOngoingRequests;
     this.#maxQueued = route.maxQueuedRequests;
     const previous = new Map(this.#slots.map((s) => [s.endpoint.replicaId, s]));
-    this.#slots = route.replicas.map((endpoint) => {
-      const known = previous.get(endpoint.replicaId);
-      previous.delete(endpoint.replicaId);
-      return known ?? { endpoint, queueLength: 0, mine: 0, removed: false };
-    });
-    for (const gone of previous.values()) gone.removed = true;
+    this.#slots = route.replicas.map(
+      (endpoint) => previous.get(endpoint.replicaId) ?? { endpoint, queueLength: 0, mine: 0 },
+    );
     this.#unavailable =
       route.unavailable && this.#slots.length === 0
         ? new RaylineError(
@@ -186,8 +176,8 @@ export class DeploymentRouter {
     slot.queueLength++;
     slot.mine++;
     call.slot = slot;
-    const client: ReplicaClient = this.#pool.get(slot.endpoint.address);
-    call.streamId = client.call(call, call.meta, call.payload);
+    call.client = this.#pool.get(slot.endpoint.address);
+    call.streamId = call.client.call(call, call.meta, call.payload);
     this.#backoffMs = BACKOFF_START_MS;
   }
 
@@ -231,7 +221,7 @@ export class DeploymentRouter {
   }
 
   credit(call: RoutedCall, n: number): void {
-    if (call.slot) this.#pool.get(call.slot.endpoint.address).credit(call.streamId, n);
+    if (call.slot) call.client?.credit(call.streamId, n);
   }
 
   cancel(call: RoutedCall): void {
@@ -242,7 +232,7 @@ export class DeploymentRouter {
       return;
     }
     if (call.slot) {
-      this.#pool.get(call.slot.endpoint.address).cancel(call.streamId);
+      call.client?.cancel(call.streamId);
       this.#release(call, undefined);
     }
   }

@@ -12,7 +12,7 @@ export interface WireError {
 }
 
 export function errorFromWire(wire: WireError): RaylineError {
-  const code = wire.code in ErrorCodes ? wire.code : 'RL_INTERNAL';
+  const code = Object.hasOwn(ErrorCodes, wire.code) ? wire.code : 'RL_INTERNAL';
   const error = new RaylineError(code, wire.message);
   if (wire.name) error.name = wire.name;
   if (wire.status) Object.assign(error, { statusCode: wire.status });

@@ -33,10 +33,6 @@ export class FramedSocket {
     socket.on('close', () => closed());
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   onClose(listener: (error?: Error) => void): void {
     if (this.#closed) listener();
     else this.#closeListeners.push(listener);
