@@ -102,6 +102,25 @@ export function controllerMetrics(registry: Registry) {
       labelNames,
       registers: [registry],
     }),
+    healthCheckLatency: new Histogram({
+      name: 'ray_serve_health_check_latency_ms',
+      help: 'Duration of replica health checks, in milliseconds',
+      labelNames,
+      buckets: latencyBucketsMs,
+      registers: [registry],
+    }),
+    autoscalingTarget: new Gauge({
+      name: 'ray_serve_autoscaling_target_replicas',
+      help: 'The number of replicas the autoscaler is working towards',
+      labelNames: ['deployment', 'application'] as const,
+      registers: [registry],
+    }),
+    autoscalingDesired: new Gauge({
+      name: 'ray_serve_autoscaling_desired_replicas',
+      help: 'The number of replicas the load calls for now, before the scaling delays',
+      labelNames: ['deployment', 'application'] as const,
+      registers: [registry],
+    }),
   };
 }
 export type ControllerMetrics = ReturnType<typeof controllerMetrics>;

@@ -72,6 +72,7 @@ export class Head {
       debug: options.debug ?? false,
       baseDir: options.baseDir,
       output: options.output,
+      callerQueued: () => this.#router.queuedCounts(),
       publish: (routes, appRoutes) => {
         this.#router.update(routes);
         this.proxy.routes.update(appRoutes);

@@ -11,8 +11,10 @@ import type { Logger } from '../../observability/logger.ts';
 import type { ControllerMetrics } from '../../observability/metrics.ts';
 import { deploymentOptionsSchema, mergeDeploymentConfig } from '../../schema/deployment-config.ts';
 import type { ApplicationConfig, ServeConfig } from '../../schema/serve-config.ts';
+import { CONTROL_LOOP_INTERVAL_S } from '../autoscaling/policy.ts';
 import type { LocalNode } from '../node/local-node.ts';
 import type { ReplicaProcess } from '../node/replica-process.ts';
+import type { QueuedCount } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import { type BuiltDeployment, buildApplication } from './builder.ts';
 import { type DeploymentContext, DeploymentState, type DeploymentTarget } from './deployment-state.ts';
@@ -49,7 +51,12 @@ export interface ControllerOptions {
   output: NodeJS.WritableStream;
   /** Receives every new routing table. */
   publish(routes: DeploymentRoute[], appRoutes: AppRoute[]): void;
+  /** Calls waiting at callers in this process (the proxy), for autoscaling. */
+  callerQueued(): QueuedCount[];
 }
+
+/** Replica load reports older than this are ignored (Ray: max(2 x metrics_interval_s, 10 s)). */
+const LOAD_REPORT_STALE_MS = 10_000;
 
 const hash = (value: unknown) =>
   createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 12);
@@ -61,6 +68,7 @@ export class ServeController {
   #config: ServeConfig | undefined;
   #scheduled = false;
   #ticker: NodeJS.Timeout;
+  #autoscaleTicker: NodeJS.Timeout;
   #lastPublished = '';
 
   constructor(options: ControllerOptions) {
@@ -77,6 +85,8 @@ export class ServeController {
     // Events drive reconciliation; the periodic tick is the safety net for anything missed.
     this.#ticker = setInterval(() => this.#schedule(), 1000);
     this.#ticker.unref();
+    this.#autoscaleTicker = setInterval(() => this.#autoscale(), CONTROL_LOOP_INTERVAL_S * 1000);
+    this.#autoscaleTicker.unref();
   }
 
   get config(): ServeConfig | undefined {
@@ -245,6 +255,35 @@ export class ServeController {
     this.#publish();
   }
 
+  /**
+   * One control-loop tick: each autoscaling deployment gets the requests running in its replicas
+   * plus those queued at every caller (the proxy here, handles in replicas' reports).
+   */
+  #autoscale(): void {
+    const now = Date.now();
+    const queued = new Map<string, number>();
+    const add = ([app, deployment, n]: QueuedCount) => {
+      const k = `${app}\u0000${deployment}`;
+      queued.set(k, (queued.get(k) ?? 0) + n);
+    };
+    for (const q of this.#options.callerQueued()) add(q);
+    const fresh = (p: ReplicaProcess) =>
+      p.load && now - p.load.atMs < LOAD_REPORT_STALE_MS ? p.load : undefined;
+    for (const p of this.replicaProcesses()) for (const q of fresh(p)?.queued ?? []) add(q);
+    const { metrics } = this.#options;
+    for (const app of this.#apps.values()) {
+      for (const d of app.deployments.values()) {
+        if (!d.autoscaler || d.deleting) continue;
+        let total = queued.get(`${app.name}\u0000${d.name}`) ?? 0;
+        for (const r of d.running) total += fresh(r.process)?.ongoing ?? 0;
+        d.autoscale(now, total);
+        const labels = { deployment: d.name, application: app.name };
+        metrics.autoscalingTarget.set(labels, d.autoscaler.target);
+        metrics.autoscalingDesired.set(labels, d.autoscaler.desired);
+      }
+    }
+  }
+
   routes(): DeploymentRoute[] {
     const routes: DeploymentRoute[] = [];
     for (const app of this.#apps.values()) {
@@ -358,5 +397,6 @@ export class ServeController {
       await new Promise((r) => setImmediate(r));
     }
     clearInterval(this.#ticker);
+    clearInterval(this.#autoscaleTicker);
   }
 }

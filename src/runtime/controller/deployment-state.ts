@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../observability/logger.ts';
 import type { ControllerMetrics } from '../../observability/metrics.ts';
 import type { DeploymentConfig } from '../../schema/deployment-config.ts';
+import { DeploymentAutoscaler } from '../autoscaling/deployment-autoscaler.ts';
 import type { LocalNode } from '../node/local-node.ts';
 import type { ReplicaProcess } from '../node/replica-process.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
@@ -62,6 +63,7 @@ export class DeploymentState {
   statusTrigger: DeploymentStatusTrigger = 'CONFIG_UPDATE_STARTED';
   message = '';
   deleting = false;
+  autoscaler: DeploymentAutoscaler | undefined;
   readonly #replicas: ReplicaRecord[] = [];
   #startFailures = 0;
   readonly #ctx: DeploymentContext;
@@ -73,6 +75,7 @@ export class DeploymentState {
     this.target = target;
     this.#ctx = ctx;
     this.#log = ctx.log.child({ app, deployment: name });
+    this.#syncAutoscaler();
   }
 
   /** Applies a new target; lightweight changes reach live replicas without a restart. */
@@ -80,26 +83,52 @@ export class DeploymentState {
     const previous = this.target;
     this.target = target;
     this.#startFailures = 0;
+    this.#syncAutoscaler();
     const live = previous.version === target.version;
+    const p = previous.config;
+    const c = target.config;
     if (
       live &&
-      (JSON.stringify(previous.config.user_config) !== JSON.stringify(target.config.user_config) ||
-        previous.config.max_ongoing_requests !== target.config.max_ongoing_requests)
+      (JSON.stringify(p.user_config) !== JSON.stringify(c.user_config) ||
+        p.max_ongoing_requests !== c.max_ongoing_requests)
     ) {
       for (const r of this.#replicas) {
-        if (r.state !== 'STOPPING')
-          r.process.reconfigure(target.config.user_config, target.config.max_ongoing_requests);
+        if (r.state !== 'STOPPING') r.process.reconfigure(c.user_config, c.max_ongoing_requests);
       }
     }
-    if (
-      this.status === 'DEPLOY_FAILED' ||
-      !live ||
-      previous.config.num_replicas !== target.config.num_replicas
-    ) {
-      this.status = 'UPDATING';
-      this.statusTrigger = 'CONFIG_UPDATE_STARTED';
+    if (this.status === 'DEPLOY_FAILED' || !live || p.num_replicas !== c.num_replicas) {
+      this.#setStatus('UPDATING', 'CONFIG_UPDATE_STARTED');
       this.message = '';
     }
+  }
+
+  #syncAutoscaler(): void {
+    const autoscaling = this.target.config.autoscaling_config;
+    if (!autoscaling) this.autoscaler = undefined;
+    else if (this.autoscaler) this.autoscaler.reconfigure(autoscaling);
+    else this.autoscaler = new DeploymentAutoscaler(autoscaling);
+  }
+
+  /** Replicas this deployment should run now: the autoscaler's target, or num_replicas. */
+  get targetReplicas(): number {
+    if (this.deleting) return 0;
+    return this.autoscaler ? this.autoscaler.target : this.target.config.num_replicas;
+  }
+
+  /** One control-loop tick of autoscaling; `totalRequests` is running plus queued, right now. */
+  autoscale(nowMs: number, totalRequests: number): void {
+    if (!this.autoscaler || this.deleting) return;
+    const before = this.autoscaler.target;
+    const { changed, target } = this.autoscaler.tick(nowMs, totalRequests, this.running.length);
+    if (!changed) return;
+    this.#log.info({ from: before, to: target }, 'autoscaling');
+    this.#setStatus(target > before ? 'UPSCALING' : 'DOWNSCALING', 'AUTOSCALING');
+    this.#ctx.changed();
+  }
+
+  #setStatus(status: DeploymentStatus, trigger: DeploymentStatusTrigger): void {
+    this.status = status;
+    this.statusTrigger = trigger;
   }
 
   get running(): ReplicaRecord[] {
@@ -125,39 +154,53 @@ export class DeploymentState {
     return this.#replicas.map((r) => r.process);
   }
 
+  /**
+   * Converges replicas on the target. During an update (replicas of an older version exist), new
+   * replicas start at most `surge` beyond the target (20% of it, at least one) and an old one stops
+   * only when a new one runs, so capacity never drops; a new version that cannot start leaves the
+   * old replicas serving.
+   */
   reconcile(): void {
-    const { config, version } = this.target;
-    const wanted = this.deleting ? 0 : config.num_replicas;
-    const current = this.#replicas.filter((r) => r.version === version && r.state !== 'STOPPING');
-    const outdated = this.#replicas.filter((r) => r.version !== version && r.state !== 'STOPPING');
-    const maxFailures = Math.min(3 * Math.max(wanted, 1), 20);
-    const failed = this.#startFailures >= maxFailures;
+    const { version } = this.target;
+    const wanted = this.targetReplicas;
+    const alive = this.#replicas.filter((r) => r.state !== 'STOPPING');
+    const current = alive.filter((r) => r.version === version);
+    const outdated = alive.filter((r) => r.version !== version);
+    const failed = this.#startFailures >= Math.min(3 * Math.max(wanted, 1), 20);
+    const surge = Math.max(1, Math.floor(0.2 * wanted));
 
-    if (!failed) for (let i = current.length; i < wanted; i++) this.#start();
-    // Surplus: stop the ones still starting first, then the newest.
+    if (!failed) {
+      const room = outdated.length === 0 ? wanted : Math.min(wanted, wanted + surge - outdated.length);
+      for (let i = current.length; i < room; i++) this.#start();
+    }
+    // Surplus of the current version: stop the ones still starting first, then the newest.
     const surplus = current
       .sort(
         (a, b) =>
-          (a.state === 'STARTING' ? -1 : 0) - (b.state === 'STARTING' ? -1 : 0) ||
-          b.startTimeS - a.startTimeS,
+          Number(b.state === 'STARTING') - Number(a.state === 'STARTING') || b.startTimeS - a.startTimeS,
       )
       .slice(0, Math.max(0, current.length - wanted));
     for (const r of surplus) this.#stop(r);
     const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
-    // Old versions keep serving until the new version runs at full strength (or has failed).
-    if (currentRunning >= wanted || this.deleting) for (const r of outdated) this.#stop(r);
+    // Old replicas leave one for one as new ones run (all at once when deleting or scaled to zero).
+    const oldToStop = failed ? 0 : Math.max(0, currentRunning + outdated.length - wanted);
+    for (const r of outdated.slice(0, oldToStop)) this.#stop(r);
 
     if (this.deleting) return;
     if (failed) {
-      this.status = 'DEPLOY_FAILED';
-      this.statusTrigger = 'REPLICA_STARTUP_FAILED';
-    } else if (currentRunning === wanted && outdated.length === 0) {
+      this.#setStatus('DEPLOY_FAILED', 'REPLICA_STARTUP_FAILED');
+    } else if (currentRunning === wanted && outdated.length === oldToStop) {
       if (this.status !== 'HEALTHY') {
         this.#log.info({ replicas: wanted }, 'deployment healthy');
-        this.statusTrigger = 'CONFIG_UPDATE_COMPLETED';
+        const trigger =
+          this.status === 'UPSCALING'
+            ? 'UPSCALE_COMPLETED'
+            : this.status === 'DOWNSCALING'
+              ? 'DOWNSCALE_COMPLETED'
+              : 'CONFIG_UPDATE_COMPLETED';
+        this.#setStatus('HEALTHY', trigger);
         this.message = '';
       }
-      this.status = 'HEALTHY';
     } else if (this.status === 'HEALTHY') {
       this.status = 'UPDATING';
     }
@@ -236,9 +279,11 @@ export class DeploymentState {
     const c = this.target.config;
     record.healthTimer = setTimeout(async () => {
       if (record.state !== 'RUNNING') return;
+      const started = performance.now();
       const { ok, message } = await record.process.checkHealth(
         this.target.config.health_check_timeout_s * 1000,
       );
+      this.#ctx.metrics.healthCheckLatency.observe(labels, performance.now() - started);
       if (record.state !== 'RUNNING') return;
       if (ok) {
         record.healthFailures = 0;
@@ -286,7 +331,7 @@ export class DeploymentState {
       status_trigger: this.statusTrigger,
       message: this.message,
       deployment_config: { name: this.name, ...c },
-      target_num_replicas: c.num_replicas,
+      target_num_replicas: this.targetReplicas,
       required_resources: {
         CPU: c.ray_actor_options.num_cpus ?? 1,
         ...(c.ray_actor_options.num_gpus ? { GPU: c.ray_actor_options.num_gpus } : {}),

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RaylineError } from '../../errors.ts';
-import type { FromReplica, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
+import type { FromReplica, QueuedCount, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 
 const replicaMain = fileURLToPath(new URL('../replica/main.ts', import.meta.url));
@@ -28,6 +28,8 @@ export class ReplicaProcess {
   /** Called once when the process exits, for whatever reason. */
   onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
   onMessage: ((message: FromReplica) => void) | undefined;
+  /** The replica's last load report. */
+  load: { ongoing: number; queued: QueuedCount[]; atMs: number } | undefined;
 
   constructor(spec: ReplicaSpec, options: ReplicaProcessOptions) {
     this.spec = spec;
@@ -44,7 +46,9 @@ export class ReplicaProcess {
       });
     }
     this.#child.on('message', (message: FromReplica) => {
-      if ('requestId' in message) {
+      if (message.type === 'load') {
+        this.load = { ongoing: message.ongoing, queued: message.queued, atMs: Date.now() };
+      } else if ('requestId' in message) {
         const resolve = this.#pending.get(message.requestId);
         this.#pending.delete(message.requestId);
         resolve?.(message);

@@ -79,6 +79,24 @@ async function init(s: ReplicaSpec): Promise<void> {
   pendingConfig = undefined;
   log.info('replica ready');
   send({ type: 'ready', address: s.address });
+  reportLoad();
+}
+
+/**
+ * Tells the controller, for autoscaling, how many calls run here and how many wait in this
+ * replica's handles: when it changes (at most every 100 ms), and every second regardless.
+ */
+function reportLoad(): void {
+  let last = '';
+  let lastAt = 0;
+  setInterval(() => {
+    const load = { ongoing: replica?.ongoing ?? 0, queued: router.queuedCounts() };
+    const text = JSON.stringify(load);
+    if (text === last && Date.now() - lastAt < 1000) return;
+    last = text;
+    lastAt = Date.now();
+    send({ type: 'load', ...load });
+  }, 100).unref();
 }
 
 /** The newest config sent while the replica was still starting. */

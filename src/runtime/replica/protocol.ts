@@ -27,8 +27,12 @@ export type ToReplica =
   | { type: 'health'; requestId: number }
   | { type: 'stop'; waitLoopS: number; timeoutS: number };
 
+/** Calls waiting at a caller for one deployment (for autoscaling). */
+export type QueuedCount = [app: string, deployment: string, queued: number];
+
 export type FromReplica =
   | { type: 'ready'; address: string }
+  | { type: 'load'; ongoing: number; queued: QueuedCount[] }
   | { type: 'init-failed'; message: string }
   | { type: 'metrics'; requestId: number; metrics: unknown[] }
   | { type: 'health'; requestId: number; ok: boolean; message?: string }

@@ -3,6 +3,7 @@
  * for a deployment whose table has not arrived yet waits in that deployment's queue.
  */
 import { RaylineError } from '../../errors.ts';
+import type { QueuedCount } from '../replica/protocol.ts';
 import { type DeploymentRoute, DeploymentRouter } from './deployment-router.ts';
 import { ReplicaClientPool } from './replica-client.ts';
 
@@ -52,6 +53,15 @@ export class CallRouter {
       );
     }
     this.#pool.retain(addresses);
+  }
+
+  /** Calls waiting for capacity, per deployment that has any. */
+  queuedCounts(): QueuedCount[] {
+    const out: QueuedCount[] = [];
+    for (const router of this.#routers.values()) {
+      if (router.queued > 0) out.push([router.app, router.deployment, router.queued]);
+    }
+    return out;
   }
 
   close(): void {

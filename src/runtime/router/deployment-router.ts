@@ -109,6 +109,10 @@ export class DeploymentRouter {
     this.#pool = pool;
   }
 
+  get queued(): number {
+    return this.#waiting.length;
+  }
+
   update(route: DeploymentRoute): void {
     this.#maxOngoing = route.maxOngoingRequests;
     this.#maxQueued = route.maxQueuedRequests;
