@@ -102,6 +102,7 @@ export class Replica {
         return;
       }
       this.#run(socket, frame.id, meta, frame.payload);
+      this.#noteStarted(socket, frame.id);
     } else if (frame.kind === FrameKind.Credit) {
       const running = this.#running.get(socket)?.get(frame.id);
       if (running) {
@@ -112,6 +113,24 @@ export class Replica {
       const running = this.#running.get(socket)?.get(frame.id);
       if (running) this.#cancel(running);
     }
+  }
+
+  #startedUpTo = new Map<FramedSocket, number>();
+
+  /**
+   * Tells the caller, once per event-loop turn, up to which id its calls have started, if any of
+   * them is still running then (a call that already answered needs no such word).
+   */
+  #noteStarted(socket: FramedSocket, id: number): void {
+    const first = this.#startedUpTo.size === 0;
+    this.#startedUpTo.set(socket, id);
+    if (!first) return;
+    setImmediate(() => {
+      for (const [s, upTo] of this.#startedUpTo) {
+        if ((this.#running.get(s)?.size ?? 0) > 0) s.send(FrameKind.Started, upTo);
+      }
+      this.#startedUpTo.clear();
+    });
   }
 
   /** A caller's connection closed: everything it was waiting for is cancelled. */

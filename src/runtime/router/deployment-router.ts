@@ -51,9 +51,12 @@ export class RoutedCall implements CallSink {
     this.router!.onFrame(this, frame);
   }
 
-  onLost(error: RaylineError): void {
-    this.router!.onLost(this, error);
+  onLost(error: RaylineError, started: boolean): void {
+    this.router!.onLost(this, error, started);
   }
+
+  /** Times this call was sent again because its replica died before starting it. */
+  retries = 0;
 
   #consumed = 0;
 
@@ -85,6 +88,8 @@ interface ReplicaSlot {
 }
 
 const BACKOFF_START_MS = 25;
+/** Sends of one call to replicas that died before starting it, before giving up. */
+const MAX_RETRIES = 3;
 const BACKOFF_MAX_MS = 500;
 
 export class DeploymentRouter {
@@ -217,11 +222,30 @@ export class DeploymentRouter {
     call.sink.onFrame(frame);
   }
 
-  onLost(call: RoutedCall, error: RaylineError): void {
+  /**
+   * The connection to the call's replica is gone. A call the replica never started goes to another
+   * replica, transparently; one that was running fails, saying the replica died.
+   */
+  onLost(call: RoutedCall, error: RaylineError, started: boolean): void {
+    const slot = call.slot;
     this.#release(call, undefined);
+    // Until the controller's next table, route around the replica we know is gone.
+    if (slot) this.#slots = this.#slots.filter((s) => s !== slot);
     if (call.done) return;
+    if (!started && call.retries < MAX_RETRIES) {
+      call.retries++;
+      this.#waiting.unshift(call);
+      this.onQueueChange?.(this.#waiting.length);
+      this.#drain();
+      this.#armRetry();
+      return;
+    }
     call.done = true;
-    call.sink.onError(error);
+    call.sink.onError(
+      started
+        ? new RaylineError('RL_REPLICA_DIED', `the replica running this request died: ${error.message}`)
+        : error,
+    );
   }
 
   credit(call: RoutedCall, n: number): void {

@@ -9,7 +9,7 @@ import { connectFramed, type FramedSocket } from '../transport/framed-socket.ts'
 export interface CallSink {
   onFrame(frame: Frame): void;
   /** The connection closed before the call's last frame. */
-  onLost(error: RaylineError): void;
+  onLost(error: RaylineError, started: boolean): void;
 }
 
 export class ReplicaClient {
@@ -19,6 +19,8 @@ export class ReplicaClient {
   #nextId = 1;
   readonly #calls = new Map<number, CallSink>();
   #dead: RaylineError | undefined;
+  /** The replica said every call up to this id has started (stream ids only grow). */
+  #startedUpTo = 0;
   readonly #onDead: () => void;
 
   constructor(address: string, onDead: () => void) {
@@ -52,7 +54,7 @@ export class ReplicaClient {
     this.#nextId = id === 0xffffffff ? 1 : id + 1;
     if (this.#dead) {
       const dead = this.#dead;
-      queueMicrotask(() => sink.onLost(dead));
+      queueMicrotask(() => sink.onLost(dead, false));
       return id;
     }
     this.#calls.set(id, sink);
@@ -79,6 +81,10 @@ export class ReplicaClient {
   }
 
   #onFrame(frame: Frame): void {
+    if (frame.kind === FrameKind.Started) {
+      this.#startedUpTo = frame.id;
+      return;
+    }
     const sink = this.#calls.get(frame.id);
     if (!sink) return; // cancelled meanwhile
     const kind = frame.kind;
@@ -99,6 +105,7 @@ export class ReplicaClient {
             'RL_INTERNAL',
             `handling the replica's answer failed: ${(error as Error).message}`,
           ),
+          true,
         );
       } catch {}
     }
@@ -112,9 +119,9 @@ export class ReplicaClient {
       { cause: error },
     );
     this.#socket?.destroy();
-    const calls = [...this.#calls.values()];
+    const calls = [...this.#calls];
     this.#calls.clear();
-    for (const sink of calls) sink.onLost(this.#dead);
+    for (const [id, sink] of calls) sink.onLost(this.#dead, id <= this.#startedUpTo);
     this.#onDead();
   }
 }

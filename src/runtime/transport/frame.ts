@@ -26,6 +26,12 @@ export const FrameKind = {
   Cancel: 8,
   /** caller → replica: the caller consumed `meta.n` more chunks of this stream; send that many more. */
   Credit: 9,
+  /**
+   * replica → caller: every call up to this stream id has started. Sent once per event-loop turn
+   * while calls are running, so that when a replica dies its callers know which calls never
+   * started and can safely send them elsewhere.
+   */
+  Started: 10,
 } as const;
 
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
