@@ -183,7 +183,7 @@ export class DeploymentState {
     for (const r of surplus) this.#stop(r);
     const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
     // Old replicas leave one for one as new ones run (all at once when deleting or scaled to zero).
-    const oldToStop = failed ? 0 : Math.max(0, currentRunning + outdated.length - wanted);
+    const oldToStop = failed && !this.deleting ? 0 : Math.max(0, currentRunning + outdated.length - wanted);
     for (const r of outdated.slice(0, oldToStop)) this.#stop(r);
 
     if (this.deleting) return;

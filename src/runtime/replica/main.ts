@@ -29,6 +29,8 @@ let replica: Replica | undefined;
 let instance: Record<string, unknown> | undefined;
 let server: net.Server | undefined;
 let spec: ReplicaSpec | undefined;
+/** Connections from callers, ended cleanly on a graceful stop. */
+const callers = new Set<FramedSocket>();
 let log = createLogger({ level: process.env.RAYLINE_LOG_LEVEL });
 
 async function init(s: ReplicaSpec): Promise<void> {
@@ -68,7 +70,11 @@ async function init(s: ReplicaSpec): Promise<void> {
   rmSync(s.address, { force: true });
   server = net.createServer((socket) => {
     const framed = new FramedSocket(socket, (frame) => r.onFrame(framed, frame));
-    framed.onClose(() => r.onDisconnect(framed));
+    callers.add(framed);
+    framed.onClose(() => {
+      callers.delete(framed);
+      r.onDisconnect(framed);
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server!.once('error', reject);
@@ -129,7 +135,25 @@ async function stop(waitLoopS: number, timeoutS: number): Promise<void> {
   }
   if (replica && replica.ongoing > 0)
     log.warn({ ongoing: replica.ongoing }, 'graceful shutdown timed out; exiting with requests running');
+  await flushCallers();
   exit(0);
+}
+
+/** The last answers may still sit in corked sockets: end each connection and let it flush. */
+async function flushCallers(): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve));
+  await Promise.race([
+    Promise.all(
+      [...callers].map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            c.onClose(() => resolve());
+            c.close();
+          }),
+      ),
+    ),
+    new Promise((resolve) => setTimeout(resolve, 2000)),
+  ]);
 }
 
 function exit(code: number): never {
