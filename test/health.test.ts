@@ -57,4 +57,19 @@ test('a replica whose checkHealth throws three times is replaced by a healthy on
   );
   assert.equal(behaviors().replicas[0].replica_id, replicas[0].replica_id);
   assert.equal(behaviors().status, 'HEALTHY');
+  const metrics = await (await fetch(t.metricsUrl)).text();
+  const checks = new RegExp(
+    `ray_serve_health_check_latency_ms_count\\{deployment="Behaviors",replica="${replicas[0].replica_id}",application="h"\\} (\\d+)`,
+  ).exec(metrics);
+  assert.ok(checks && Number(checks[1]) >= 5, metrics);
+  assert.match(
+    metrics,
+    new RegExp(
+      `ray_serve_deployment_replica_healthy\\{deployment="Behaviors",replica="${replicas[0].replica_id}",application="h"\\} 1`,
+    ),
+  );
+  assert.match(
+    metrics,
+    /ray_serve_deployment_replica_starts_total\{deployment="Behaviors",replica="[0-9a-f]{8}",application="h"\} 1/,
+  );
 });
