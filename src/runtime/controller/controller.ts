@@ -16,27 +16,15 @@ import type { LocalNode } from '../node/local-node.ts';
 import type { ReplicaProcess } from '../node/replica-process.ts';
 import type { QueuedCount } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
+import { type ApplicationState, applicationDetails, applicationStatus } from './application-state.ts';
 import { type BuiltDeployment, buildApplication } from './builder.ts';
 import { type DeploymentContext, DeploymentState, type DeploymentTarget } from './deployment-state.ts';
-import type { ApplicationDetails, ApplicationStatus, ServeInstanceDetails } from './status.ts';
+import type { ApplicationDetails, ServeInstanceDetails } from './status.ts';
 
 export interface AppRoute {
   routePrefix: string;
   app: string;
   ingress: string;
-}
-
-interface ApplicationState {
-  name: string;
-  config: ApplicationConfig;
-  /** Increments on every (re)deploy so that a slow build of an older config is discarded. */
-  generation: number;
-  building: boolean;
-  buildError: string;
-  ingress: string | undefined;
-  deployments: Map<string, DeploymentState>;
-  deleting: boolean;
-  lastDeployedTimeS: number;
 }
 
 export interface ControllerOptions {
@@ -102,7 +90,7 @@ export class ServeController {
       const unchanged =
         existing && !existing.deleting && JSON.stringify(existing.config) === JSON.stringify(app);
       // Re-applying the same config retries an application that failed (the user may have fixed the code).
-      if (unchanged && this.#appStatus(existing).status !== 'DEPLOY_FAILED') continue;
+      if (unchanged && applicationStatus(existing).status !== 'DEPLOY_FAILED') continue;
       this.#deploy(app, existing);
     }
     for (const app of this.#apps.values()) if (!listed.has(app.name)) this.#delete(app);
@@ -319,43 +307,11 @@ export class ServeController {
     return out;
   }
 
-  #appStatus(app: ApplicationState): { status: ApplicationStatus; message: string } {
-    if (app.deleting) return { status: 'DELETING', message: '' };
-    if (app.buildError) return { status: 'DEPLOY_FAILED', message: app.buildError };
-    if (app.building) return { status: 'DEPLOYING', message: '' };
-    const deployments = [...app.deployments.values()].filter((d) => !d.deleting);
-    const failed = deployments.filter((d) => d.status === 'DEPLOY_FAILED');
-    if (failed.length > 0) {
-      return {
-        status: 'DEPLOY_FAILED',
-        message: failed.map((d) => `deployment '${d.name}': ${d.message}`).join('; '),
-      };
-    }
-    if (deployments.some((d) => d.status === 'UNHEALTHY')) return { status: 'UNHEALTHY', message: '' };
-    if (deployments.every((d) => d.status === 'HEALTHY')) return { status: 'RUNNING', message: '' };
-    return { status: 'DEPLOYING', message: '' };
-  }
-
   applicationDetails(): Record<string, ApplicationDetails> {
     const { nodeId, nodeIp } = this.#options.node;
-    const out: Record<string, ApplicationDetails> = {};
-    for (const app of this.#apps.values()) {
-      const { status, message } = this.#appStatus(app);
-      out[app.name] = {
-        name: app.name,
-        route_prefix: app.config.route_prefix,
-        docs_path: null,
-        status,
-        message,
-        last_deployed_time_s: app.lastDeployedTimeS,
-        deployed_app_config: app.config as unknown as Record<string, unknown>,
-        source: 'declarative',
-        deployments: Object.fromEntries(
-          [...app.deployments.values()].map((d) => [d.name, d.details(nodeId, nodeIp)]),
-        ),
-      };
-    }
-    return out;
+    return Object.fromEntries(
+      [...this.#apps.values()].map((app) => [app.name, applicationDetails(app, nodeId, nodeIp)]),
+    );
   }
 
   details(proxyHealthy: boolean): ServeInstanceDetails {
