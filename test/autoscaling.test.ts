@@ -106,6 +106,7 @@ test('scale to zero and back: a request waits at the proxy while a replica start
               min_replicas: 0,
               initial_replicas: 0,
               max_replicas: 2,
+              look_back_period_s: 0.5,
               downscale_delay_s: 0.5,
               upscale_delay_s: 30,
             },

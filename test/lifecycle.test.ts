@@ -149,8 +149,13 @@ describe('chaos', () => {
       for (const l of lines) if (l.startsWith('F ')) started.delete(l.slice(2));
       for (const s of started) runningAtDeath.add(s);
     }
-    const failed = new Set(result.failed.map((f) => f.id));
-    assert.deepEqual([...failed].sort(), [...runningAtDeath].sort());
+    // Every failed request was running on a replica when it was killed. (The converse need not hold:
+    // a call the replica started in the very event-loop turn it was killed, before it could say so,
+    // is sent to another replica and succeeds there.)
+    const failed = result.failed.map((f) => f.id);
+    const notRunning = failed.filter((id) => !runningAtDeath.has(id));
+    assert.deepEqual(notRunning, [], `failed although not running on a killed replica: ${notRunning}`);
+    assert.ok(failed.length > 0, 'no request was running on any killed replica: the test proved nothing');
     for (const f of result.failed) {
       assert.equal(f.status, 500);
       assert.match(f.body, /RL_REPLICA_DIED/);
@@ -158,7 +163,7 @@ describe('chaos', () => {
     assert.ok(result.ok > 100, `only ${result.ok} requests succeeded`);
     const sorted = [...replaceMs].sort((a, b) => a - b);
     console.log(
-      `chaos: ${result.sent} requests, ${result.failed.length} failed (all running on a killed replica), ${killed.length} replicas killed and replaced, time to replace median ${sorted[5]} ms, max ${sorted[9]} ms`,
+      `chaos: ${result.sent} requests, ${result.failed.length} failed (all running on a killed replica), ${runningAtDeath.size - failed.length} started in the turn of the kill and rerun elsewhere, ${killed.length} replicas killed and replaced, time to replace median ${sorted[5]} ms, max ${sorted[9]} ms`,
     );
   });
 });

@@ -58,8 +58,14 @@ describe('desired replicas (before delays)', () => {
     assert.equal(desiredReplicas(config({ smoothing_factor: 0.1, downscaling_factor: 1 }), 2, 4), 1);
   });
 
-  test('shrink by at least one: 10 replicas at ratio 0.95, factor 0.5 -> ceil(9.75) = 10, so 9', () => {
-    assert.equal(desiredReplicas(config({ downscaling_factor: 0.5 }), 19, 10), 9);
+  test('smoothing does not stall a shrink: 10 replicas at ratio 0.85, factor 0.5 -> ceil(9.25) = 10, unsmoothed 9 < 10, so 9', () => {
+    assert.equal(desiredReplicas(config({ downscaling_factor: 0.5 }), 17, 10), 9);
+  });
+
+  test('no shrink when the unsmoothed count does not shrink: 4 replicas, 7.9 requests (ratio 0.9875) -> ceil(3.95) = 4', () => {
+    assert.equal(desiredReplicas(config(), 7.9, 4), 4);
+    // ... and 3 replicas at the same load want 4: the count does not flap between 3 and 4.
+    assert.equal(desiredReplicas(config(), 7.9, 3), 4);
   });
 
   test('bounds: 2 replicas, 100 requests -> 50 wanted, max 10; 5 replicas, 0 requests -> 0 wanted, min 1', () => {
@@ -151,6 +157,27 @@ describe('zero', () => {
       5,
     );
     assert.deepEqual(targets, [1, 1, 1, 0, 0]);
+  });
+
+  test('3 -> 0 goes through 1: the last replica waits downscale_to_zero_delay_s (0.3 s)', () => {
+    const c = config({ min_replicas: 0, downscale_delay_s: 0, downscale_to_zero_delay_s: 0.3 });
+    const targets: number[] = [];
+    let state = fresh;
+    let target = 3;
+    for (let i = 0; i < 6; i++) {
+      const running = target;
+      const d = decide({
+        config: c,
+        currentTarget: target,
+        runningReplicas: running,
+        totalRequests: 0,
+        state,
+      });
+      state = d.state;
+      target = d.target;
+      targets.push(target);
+    }
+    assert.deepEqual(targets, [1, 1, 1, 1, 0, 0]);
   });
 
   test('1 -> 0 without downscale_to_zero_delay_s uses downscale_delay_s (0.2 s: 3rd decision)', () => {

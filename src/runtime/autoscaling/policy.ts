@@ -4,9 +4,10 @@
  *
  * desired = running replicas x smoothed(total requests per replica / target_ongoing_requests), with
  * the smoothing factor for the direction (upscaling_factor / downscaling_factor, each falling back to
- * smoothing_factor), shrinking by at least one when it shrinks at all, within [min, max]. A decision
- * takes effect once it has been the same for longer than the direction's delay; a decision the other
- * way resets the count.
+ * smoothing_factor), within [min, max]; when smoothing alone holds back a shrink the unsmoothed ratio
+ * calls for, shrink by one. A decision takes effect once it has been the same for longer than the
+ * direction's delay; a decision the other way resets the count. Going below one replica happens only
+ * from one, after downscale_to_zero_delay_s (or downscale_delay_s).
  */
 import type { AutoscalingConfig } from '../../schema/deployment-config.ts';
 
@@ -38,14 +39,12 @@ export interface PolicyDecision {
 
 const clamp = (n: number, min: number, max: number) => Math.min(max, Math.max(min, n));
 
-/** The replica count the load calls for, before delays. */
+/** The replica count the load calls for, before delays; `runningReplicas` must be above zero. */
 export function desiredReplicas(
   config: AutoscalingConfig,
   totalRequests: number,
   runningReplicas: number,
 ): number {
-  if (runningReplicas === 0)
-    return clamp(totalRequests > 0 ? 1 : 0, config.min_replicas, config.max_replicas);
   const perReplica = totalRequests / runningReplicas;
   const errorRatio = perReplica / config.target_ongoing_requests;
   const factor =
@@ -54,8 +53,8 @@ export function desiredReplicas(
       : (config.downscaling_factor ?? config.smoothing_factor);
   const smoothedRatio = 1 + (errorRatio - 1) * factor;
   let desired = Math.ceil(runningReplicas * smoothedRatio);
-  // Shrinking by a small ratio must still shrink, or a lightly loaded deployment never scales down.
-  if (errorRatio < 1 && desired === runningReplicas) desired -= 1;
+  // Smoothing must not stall a shrink the load calls for (Ray's rule).
+  if (Math.ceil(runningReplicas * errorRatio) < runningReplicas && desired === runningReplicas) desired -= 1;
   return clamp(desired, config.min_replicas, config.max_replicas);
 }
 
@@ -72,10 +71,12 @@ export function decide(input: PolicyInput): PolicyDecision {
       config.min_replicas,
       config.max_replicas,
     );
-    return { target, desired: target, state: { decisionCounter: 0 } };
+    return { target, desired: target, state: { decisionCounter: counter } };
   }
 
-  const desired = desiredReplicas(config, totalRequests, runningReplicas);
+  let desired = desiredReplicas(config, totalRequests, runningReplicas);
+  // Zero is reached only from one replica, so that downscale_to_zero_delay_s applies to the last one.
+  if (currentTarget > 1) desired = Math.max(desired, 1);
   let target = currentTarget;
   if (desired > currentTarget) {
     counter = Math.max(counter, 0) + 1;

@@ -36,7 +36,10 @@ export function applicationStatus(app: ApplicationState): { status: ApplicationS
       message: unhealthy.map((d) => `deployment '${d.name}': ${d.message}`).join('; '),
     };
   }
-  if (deployments.every((d) => d.status === 'HEALTHY')) return { status: 'RUNNING', message: '' };
+  // Scaling up or down is business as usual for the application (as in Ray).
+  if (deployments.every((d) => d.status === 'HEALTHY' || d.statusTrigger === 'AUTOSCALING')) {
+    return { status: 'RUNNING', message: '' };
+  }
   return { status: 'DEPLOYING', message: '' };
 }
 

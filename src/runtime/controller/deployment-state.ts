@@ -35,6 +35,7 @@ interface ReplicaRecord {
   startTimeS: number;
   healthFailures: number;
   healthTimer?: NodeJS.Timeout;
+  readyAtS?: number;
 }
 
 /** A replica that exits by itself within this many seconds of starting counts as a failed start. */
@@ -122,7 +123,10 @@ export class DeploymentState {
     const { changed, target } = this.autoscaler.tick(nowMs, totalRequests, this.running.length);
     if (!changed) return;
     this.#log.info({ from: before, to: target }, 'autoscaling');
-    this.#setStatus(target > before ? 'UPSCALING' : 'DOWNSCALING', 'AUTOSCALING');
+    // An update, a failure or an unhealthy deployment keeps its status; scaling shows otherwise.
+    if (this.status === 'HEALTHY' || this.statusTrigger === 'AUTOSCALING') {
+      this.#setStatus(target > before ? 'UPSCALING' : 'DOWNSCALING', 'AUTOSCALING');
+    }
     this.#ctx.changed();
   }
 
@@ -182,14 +186,18 @@ export class DeploymentState {
       .slice(0, Math.max(0, current.length - wanted));
     for (const r of surplus) this.#stop(r);
     const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
-    // Old replicas leave one for one as new ones run (all at once when deleting or scaled to zero).
-    const oldToStop = failed && !this.deleting ? 0 : Math.max(0, currentRunning + outdated.length - wanted);
-    for (const r of outdated.slice(0, oldToStop)) this.#stop(r);
+    // Old replicas still starting serve nobody: stop them first. Running ones leave one for one as
+    // new ones run (all at once when deleting or scaled to zero).
+    const outdatedRunning = outdated.filter((r) => r.state === 'RUNNING');
+    for (const r of outdated) if (r.state !== 'RUNNING') this.#stop(r);
+    const oldToStop =
+      failed && !this.deleting ? 0 : Math.max(0, currentRunning + outdatedRunning.length - wanted);
+    for (const r of outdatedRunning.slice(0, oldToStop)) this.#stop(r);
 
     if (this.deleting) return;
     if (failed) {
       this.#setStatus('DEPLOY_FAILED', 'REPLICA_STARTUP_FAILED');
-    } else if (currentRunning === wanted && outdated.length === oldToStop) {
+    } else if (currentRunning === wanted && outdatedRunning.length === oldToStop) {
       if (this.status !== 'HEALTHY') {
         this.#log.info({ replicas: wanted }, 'deployment healthy');
         const trigger =
@@ -197,12 +205,14 @@ export class DeploymentState {
             ? 'UPSCALE_COMPLETED'
             : this.status === 'DOWNSCALING'
               ? 'DOWNSCALE_COMPLETED'
-              : 'CONFIG_UPDATE_COMPLETED';
+              : this.status === 'UNHEALTHY'
+                ? 'UNSPECIFIED'
+                : 'CONFIG_UPDATE_COMPLETED';
         this.#setStatus('HEALTHY', trigger);
         this.message = '';
       }
     } else if (this.status === 'HEALTHY') {
-      this.status = 'UPDATING';
+      this.#setStatus('UPDATING', 'CONFIG_UPDATE_STARTED');
     }
   }
 
@@ -244,14 +254,14 @@ export class DeploymentState {
       const index = this.#replicas.indexOf(record);
       if (index !== -1) this.#replicas.splice(index, 1);
       if (record.state === 'RUNNING') {
-        const ranS = Date.now() / 1000 - record.startTimeS;
+        const ranS = Date.now() / 1000 - (record.readyAtS ?? record.startTimeS);
+        const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
         this.#log.warn({ replica: id, code, signal, ranS }, 'replica process died; replacing it');
+        this.#setStatus('UNHEALTHY', 'HEALTH_CHECK_FAILED');
+        this.message = `replica ${id} ${how} after ${ranS.toFixed(1)} s; replacing it`;
         // Exiting on its own right after start is a failed start, so a crash loop ends in
         // DEPLOY_FAILED. A kill from outside (a signal: OOM killer, chaos) is replaced without counting.
-        if (ranS < CRASH_LOOP_WINDOW_S && signal === null) {
-          this.#startFailures++;
-          this.message = `replica ${id} exited ${ranS.toFixed(1)} s after starting (code ${code}, signal ${signal})`;
-        }
+        if (ranS < CRASH_LOOP_WINDOW_S && signal === null) this.#startFailures++;
       }
       this.#ctx.changed();
     };
@@ -259,7 +269,12 @@ export class DeploymentState {
       () => {
         if (record.state !== 'STARTING') return;
         record.state = 'RUNNING';
-        this.#startFailures = 0;
+        record.readyAtS = Date.now() / 1000;
+        // Start failures are forgiven once a replica has stayed up past the crash-loop window.
+        const stable = setTimeout(() => {
+          if (record.state === 'RUNNING') this.#startFailures = 0;
+        }, CRASH_LOOP_WINDOW_S * 1000);
+        stable.unref();
         this.#ctx.metrics.healthy.set(labels, 1);
         this.#scheduleHealthCheck(record, labels);
         this.#ctx.changed();

@@ -29,6 +29,9 @@ let replica: Replica | undefined;
 let instance: Record<string, unknown> | undefined;
 let server: net.Server | undefined;
 let spec: ReplicaSpec | undefined;
+/** The newest config sent while the replica was still starting; applied before it reports ready. */
+let pendingConfig: { userConfig: unknown; maxOngoingRequests: number } | undefined;
+let ready = false;
 /** Connections from callers, ended cleanly on a graceful stop. */
 const callers = new Set<FramedSocket>();
 let log = createLogger({ level: process.env.RAYLINE_LOG_LEVEL });
@@ -81,8 +84,12 @@ async function init(s: ReplicaSpec): Promise<void> {
     server!.listen(s.address, resolve);
   });
   // A reconfigure that arrived while the constructor ran is applied now, before serving.
-  if (pendingConfig !== initial) await applyConfig(pendingConfig);
+  for (let applied = initial; pendingConfig && pendingConfig !== applied; ) {
+    applied = pendingConfig;
+    await applyConfig(applied);
+  }
   pendingConfig = undefined;
+  ready = true;
   log.info('replica ready');
   send({ type: 'ready', address: s.address });
   reportLoad();
@@ -104,9 +111,6 @@ function reportLoad(): void {
     send({ type: 'load', ...load });
   }, 100).unref();
 }
-
-/** The newest config sent while the replica was still starting. */
-let pendingConfig: { userConfig: unknown; maxOngoingRequests: number } | undefined;
 
 async function applyConfig(config: { userConfig: unknown; maxOngoingRequests: number }): Promise<void> {
   if (replica) replica.maxOngoingRequests = config.maxOngoingRequests;
@@ -177,7 +181,7 @@ process.on('message', (message: ToReplica) => {
       router.update(message.routes);
       return;
     case 'reconfigure':
-      if (!server) {
+      if (!ready) {
         pendingConfig = { userConfig: message.userConfig, maxOngoingRequests: message.maxOngoingRequests };
         return;
       }

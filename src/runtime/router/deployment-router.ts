@@ -51,8 +51,8 @@ export class RoutedCall implements CallSink {
     this.router!.onFrame(this, frame);
   }
 
-  onLost(error: RaylineError, started: boolean): void {
-    this.router!.onLost(this, error, started);
+  onLost(error: RaylineError, started: boolean, connectionLost: boolean): void {
+    this.router!.onLost(this, error, started, connectionLost);
   }
 
   /** Times this call was sent again because its replica died before starting it. */
@@ -203,14 +203,14 @@ export class DeploymentRouter {
     const q = (frame.meta as { q?: number } | undefined)?.q;
     if (frame.kind === FrameKind.Reject) {
       const slot = call.slot;
-      this.#release(call, this.#maxOngoing);
+      // Back to the front first: FIFO order is kept for calls that were already next in line.
+      if (!call.done) {
+        this.#waiting.unshift(call);
+        this.onQueueChange?.(this.#waiting.length);
+      }
+      this.#release(call, Math.max(q ?? this.#maxOngoing, this.#maxOngoing));
       if (slot) slot.queueLength = Math.max(q ?? this.#maxOngoing, this.#maxOngoing);
-      if (call.done) return;
-      // Back to the front: FIFO order is kept for calls that were already next in line.
-      this.#waiting.unshift(call);
-      this.onQueueChange?.(this.#waiting.length);
       this.#drain();
-      this.#armRetry();
       return;
     }
     const terminal =
@@ -226,12 +226,17 @@ export class DeploymentRouter {
    * The connection to the call's replica is gone. A call the replica never started goes to another
    * replica, transparently; one that was running fails, saying the replica died.
    */
-  onLost(call: RoutedCall, error: RaylineError, started: boolean): void {
+  onLost(call: RoutedCall, error: RaylineError, started: boolean, connectionLost: boolean): void {
     const slot = call.slot;
     this.#release(call, undefined);
     // Until the controller's next table, route around the replica we know is gone.
-    if (slot) this.#slots = this.#slots.filter((s) => s !== slot);
+    if (slot && connectionLost) this.#slots = this.#slots.filter((s) => s !== slot);
     if (call.done) return;
+    if (!connectionLost) {
+      call.done = true;
+      call.sink.onError(error);
+      return;
+    }
     if (!started && call.retries < MAX_RETRIES) {
       call.retries++;
       this.#waiting.unshift(call);

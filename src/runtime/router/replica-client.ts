@@ -9,7 +9,11 @@ import { connectFramed, type FramedSocket } from '../transport/framed-socket.ts'
 export interface CallSink {
   onFrame(frame: Frame): void;
   /** The connection closed before the call's last frame. */
-  onLost(error: RaylineError, started: boolean): void;
+  /**
+   * The call ended without its last frame: the connection closed (`started` says whether the
+   * replica had begun it), or handling one of its frames failed (the connection is fine).
+   */
+  onLost(error: RaylineError, started: boolean, connectionLost: boolean): void;
 }
 
 export class ReplicaClient {
@@ -19,7 +23,10 @@ export class ReplicaClient {
   #nextId = 1;
   readonly #calls = new Map<number, CallSink>();
   #dead: RaylineError | undefined;
-  /** The replica said every call up to this id has started (stream ids only grow). */
+  /**
+   * Every call up to this id has started (ids grow per connection; after 2^32 calls on one
+   * connection they wrap, and calls in flight across the wrap would not be retried).
+   */
   #startedUpTo = 0;
   readonly #onDead: () => void;
 
@@ -54,7 +61,7 @@ export class ReplicaClient {
     this.#nextId = id === 0xffffffff ? 1 : id + 1;
     if (this.#dead) {
       const dead = this.#dead;
-      queueMicrotask(() => sink.onLost(dead, false));
+      queueMicrotask(() => sink.onLost(dead, false, true));
       return id;
     }
     this.#calls.set(id, sink);
@@ -87,6 +94,8 @@ export class ReplicaClient {
     }
     const sink = this.#calls.get(frame.id);
     if (!sink) return; // cancelled meanwhile
+    // The replica starts calls in the order they arrive: an answer to one means all before it started.
+    if (frame.id > this.#startedUpTo) this.#startedUpTo = frame.id;
     const kind = frame.kind;
     const terminal =
       kind === FrameKind.Reply ||
@@ -106,6 +115,7 @@ export class ReplicaClient {
             `handling the replica's answer failed: ${(error as Error).message}`,
           ),
           true,
+          false,
         );
       } catch {}
     }
@@ -121,7 +131,7 @@ export class ReplicaClient {
     this.#socket?.destroy();
     const calls = [...this.#calls];
     this.#calls.clear();
-    for (const [id, sink] of calls) sink.onLost(this.#dead, id <= this.#startedUpTo);
+    for (const [id, sink] of calls) sink.onLost(this.#dead, id <= this.#startedUpTo, true);
     this.#onDead();
   }
 }
