@@ -205,6 +205,11 @@ describe('handles between deployments', () => {
     assert.equal(good.status, 200);
   });
 
+  test('serve_multiplexed_model_id reaches the replica and the handle calls it makes', async () => {
+    const res = await get('/b/model', { headers: { serve_multiplexed_model_id: 'model-a' } });
+    assert.deepEqual(await json(res), { here: 'model-a', inherited: 'model-a', chosen: 'model-b' });
+  });
+
   test('the child never runs more than max_ongoing_requests at once', async () => {
     // Worker has maxOngoingRequests 2; 12 concurrent calls of 150 ms each must queue at the caller.
     await Promise.all(Array.from({ length: 12 }, () => get('/b/handle-slow?ms=150').then((r) => json(r))));
