@@ -40,6 +40,10 @@ export class RoutedCall implements CallSink {
   client: ReplicaClient | undefined;
   streamId = 0;
   done = false;
+  /** Times this call was sent again because its replica died before starting it. */
+  retries = 0;
+  /** Streamed chunks consumed since credit was last returned. */
+  #consumed = 0;
 
   constructor(meta: unknown, payload: Uint8Array, sink: ResultSink) {
     this.meta = meta;
@@ -54,11 +58,6 @@ export class RoutedCall implements CallSink {
   onLost(error: RaylineError, started: boolean, connectionLost: boolean): void {
     this.router!.onLost(this, error, started, connectionLost);
   }
-
-  /** Times this call was sent again because its replica died before starting it. */
-  retries = 0;
-
-  #consumed = 0;
 
   /**
    * The consumer took one streamed chunk. Credit goes back in halves of the window, so a fast
@@ -88,9 +87,9 @@ interface ReplicaSlot {
 }
 
 const BACKOFF_START_MS = 25;
+const BACKOFF_MAX_MS = 500;
 /** Sends of one call to replicas that died before starting it, before giving up. */
 const MAX_RETRIES = 3;
-const BACKOFF_MAX_MS = 500;
 
 export class DeploymentRouter {
   readonly app: string;
