@@ -117,6 +117,38 @@ describe('graceful stop', () => {
   });
 });
 
+describe('delete and re-add', () => {
+  test('an application re-added while its replica drains: the old one finishes its request, a new one serves', async () => {
+    const options = { num_replicas: 1, graceful_shutdown_wait_loop_s: 0.1, graceful_shutdown_timeout_s: 10 };
+    await t.deploy(sleeperApp('redo', {}, options));
+    await t.waitForApp('redo', ['RUNNING']);
+    const [old] = alive('redo');
+    const long = fetch(`${t.http}/redo?ms=4000`, { headers: { 'x-request-id': 'long' } });
+    await waitFor(
+      () => {
+        try {
+          return readFileSync(join(recordDir, `${old.replica_id}.log`), 'utf8').includes('S long');
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+      'the long request to start',
+    );
+    await t.deploy({ applications: [] });
+    await t.deploy(sleeperApp('redo', {}, options));
+    await t.waitForApp('redo', ['RUNNING']);
+    // The draining replica is still the controller's: shutdown waits for it, metrics include it.
+    const tracked = t.head.controller.replicaProcesses().map((p) => p.spec.replicaId);
+    assert.ok(tracked.includes(old.replica_id), `old replica ${old.replica_id} not tracked: ${tracked}`);
+    assert.equal((await long).status, 200);
+    const [fresh] = alive('redo');
+    assert.notEqual(fresh.replica_id, old.replica_id);
+    assert.equal((await json(await fetch(`${t.http}/redo?ms=1`))).replica, fresh.replica_id);
+    await waitFor(() => t.head.controller.replicaProcesses().length === 1, 20_000, 'the old replica to exit');
+  });
+});
+
 describe('chaos', () => {
   test('a replica killed -9 every 2 s under load: only requests running on it at that moment fail', async () => {
     await t.deploy(sleeperApp('chaos', {}, { num_replicas: 4 }));

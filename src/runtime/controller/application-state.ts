@@ -12,6 +12,8 @@ export interface ApplicationState {
   buildError: string;
   ingress: string | undefined;
   deployments: Map<string, DeploymentState>;
+  /** Deleted deployments whose replicas are still draining, replaced by a new one of the same name. */
+  draining: DeploymentState[];
   deleting: boolean;
   lastDeployedTimeS: number;
 }

@@ -114,6 +114,7 @@ export class ServeController {
       ingress: undefined,
       deployments: new Map(),
       deleting: false,
+      draining: [],
       lastDeployedTimeS: 0,
     };
     app.config = config;
@@ -205,8 +206,13 @@ export class ServeController {
     }
     for (const [name, target] of targets) {
       const state = app.deployments.get(name);
-      if (state && !state.deleting) state.update(target);
-      else app.deployments.set(name, new DeploymentState(app.name, name, target, this.#ctx));
+      if (state && !state.deleting) {
+        state.update(target);
+        continue;
+      }
+      // A deployment still draining from a deletion finishes draining beside its successor.
+      if (state) app.draining.push(state);
+      app.deployments.set(name, new DeploymentState(app.name, name, target, this.#ctx));
     }
     app.ingress = built.find((d) => d.isIngress)?.name;
     app.building = false;
@@ -235,7 +241,9 @@ export class ServeController {
         d.reconcile();
         if (d.deleting && d.isEmpty) app.deployments.delete(name);
       }
-      if (app.deleting && app.deployments.size === 0) {
+      for (const d of app.draining) d.reconcile();
+      app.draining = app.draining.filter((d) => !d.isEmpty);
+      if (app.deleting && app.deployments.size === 0 && app.draining.length === 0) {
         this.#apps.delete(app.name);
         this.#options.log.info({ app: app.name }, 'application deleted');
       }
@@ -302,8 +310,9 @@ export class ServeController {
 
   replicaProcesses(): ReplicaProcess[] {
     const out: ReplicaProcess[] = [];
-    for (const app of this.#apps.values())
-      for (const d of app.deployments.values()) out.push(...d.replicaProcesses());
+    for (const app of this.#apps.values()) {
+      for (const d of [...app.deployments.values(), ...app.draining]) out.push(...d.replicaProcesses());
+    }
     return out;
   }
 
