@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+import { parseServeConfig } from '../src/schema/serve-config.ts';
 import { waitFor } from './harness.ts';
 
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -33,6 +35,22 @@ describe('rayline CLI', () => {
       assert.equal(help.code, 0, command);
       assert.match(help.stdout, new RegExp(`Usage: rayline serve ${command}`));
     }
+  });
+
+  test('serve build writes a valid config with each deployment and its options from code', async () => {
+    const built = await rayline('serve', 'build', 'behaviors.ts:app');
+    assert.equal(built.code, 0, built.stderr);
+    const config = parseServeConfig(yaml.load(built.stdout));
+    assert.ok(config.ok, JSON.stringify(config));
+    const [app] = config.value.applications;
+    assert.equal(app.import_path, 'behaviors.ts:app');
+    assert.deepEqual(
+      app.deployments.map((d) => [d.name, d.max_ongoing_requests]),
+      [
+        ['Behaviors', 100],
+        ['Worker', 2],
+      ],
+    );
   });
 
   test('failures print one clear line and exit non-zero', async () => {
