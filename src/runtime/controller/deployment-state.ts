@@ -173,23 +173,26 @@ export class DeploymentState {
     const failed = this.#startFailures >= Math.min(3 * Math.max(wanted, 1), 20);
     const surge = Math.max(1, Math.floor(0.2 * wanted));
 
-    if (!failed) {
-      const room = outdated.length === 0 ? wanted : Math.min(wanted, wanted + surge - outdated.length);
-      for (let i = current.length; i < room; i++) this.#start();
-    }
+    // Old replicas still starting serve nobody: stop them at once.
+    for (const r of outdated) if (r.state !== 'RUNNING') this.#stop(r);
+    const outdatedRunning = outdated.filter((r) => r.state === 'RUNNING');
+    // During an update, new and old together stay within target + surge.
+    const room =
+      outdatedRunning.length === 0
+        ? wanted
+        : Math.max(0, Math.min(wanted, wanted + surge - outdatedRunning.length));
+    if (!failed) for (let i = current.length; i < room; i++) this.#start();
     // Surplus of the current version: stop the ones still starting first, then the newest.
     const surplus = current
       .sort(
         (a, b) =>
           Number(b.state === 'STARTING') - Number(a.state === 'STARTING') || b.startTimeS - a.startTimeS,
       )
-      .slice(0, Math.max(0, current.length - wanted));
+      .slice(0, Math.max(0, current.length - room));
     for (const r of surplus) this.#stop(r);
     const currentRunning = current.filter((r) => r.state === 'RUNNING' && !surplus.includes(r)).length;
-    // Old replicas still starting serve nobody: stop them first. Running ones leave one for one as
-    // new ones run (all at once when deleting or scaled to zero).
-    const outdatedRunning = outdated.filter((r) => r.state === 'RUNNING');
-    for (const r of outdated) if (r.state !== 'RUNNING') this.#stop(r);
+    // Running old replicas leave one for one as new ones run (all at once when deleting or scaled to
+    // zero); while the new version fails to start, they keep serving.
     const oldToStop =
       failed && !this.deleting ? 0 : Math.max(0, currentRunning + outdatedRunning.length - wanted);
     for (const r of outdatedRunning.slice(0, oldToStop)) this.#stop(r);
