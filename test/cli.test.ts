@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
+import type { ServeInstanceDetails } from '../src/runtime/controller/status.ts';
 import { parseServeConfig } from '../src/schema/serve-config.ts';
 import { waitFor } from './harness.ts';
 
@@ -30,10 +31,15 @@ describe('rayline CLI', () => {
     assert.equal(top.code, 0);
     assert.match(top.stdout, /serve/);
     assert.match(top.stdout, /start/);
-    for (const command of ['run', 'deploy', 'status', 'config', 'shutdown']) {
+    for (const command of ['run', 'deploy', 'status', 'config', 'shutdown', 'build']) {
       const help = await rayline('serve', command, '--help');
       assert.equal(help.code, 0, command);
       assert.match(help.stdout, new RegExp(`Usage: rayline serve ${command}`));
+    }
+    for (const command of ['start', 'stop']) {
+      const help = await rayline(command, '--help');
+      assert.equal(help.code, 0, command);
+      assert.match(help.stdout, new RegExp(`Usage: rayline ${command}`));
     }
   });
 
@@ -127,11 +133,31 @@ describe('rayline CLI', () => {
       const config = await rayline('serve', 'config', '--address', address);
       assert.match(config.stdout, /import_path: .*examples\/hello\/app\.ts:app/);
 
-      // Deploying the same config again through the REST API changes nothing.
+      // Deploying the same file through the REST API restarts nothing (same resolved directory).
+      const replicaIds = async () =>
+        (
+          (await (await fetch(`${address}/api/serve/applications/`)).json()) as ServeInstanceDetails
+        ).applications.hello.deployments.HelloModel.replicas
+          .map((r) => r.replica_id)
+          .sort();
+      const before = await replicaIds();
       const deploy = await rayline('serve', 'deploy', 'cli-config.yaml', '--address', address);
       assert.equal(deploy.code, 0, deploy.stderr);
       assert.match(deploy.stdout, /Sent deploy request for cli-config.yaml/);
-      assert.match((await rayline('serve', 'status', '--address', address)).stdout, /RUNNING: 2/);
+      // The deployed config is the new one (its runtime_env as sent) and, the build done, RUNNING:
+      // had the version changed, new replicas would have replaced the old ones by then.
+      await waitFor(
+        async () => {
+          const app = (
+            (await (await fetch(`${address}/api/serve/applications/`)).json()) as ServeInstanceDetails
+          ).applications.hello;
+          const runtimeEnv = (app.deployed_app_config?.runtime_env ?? {}) as Record<string, unknown>;
+          return runtimeEnv.working_dir === undefined && app.status === 'RUNNING';
+        },
+        30_000,
+        'the re-deploy to be built and applied',
+      );
+      assert.deepEqual(await replicaIds(), before);
 
       const shutdown = await rayline('serve', 'shutdown', '--yes', '--address', address);
       assert.equal(shutdown.code, 0);

@@ -22,6 +22,14 @@ after(async () => {
 
 const sleeper = (app: string) => t.head.controller.applicationDetails()[app]?.deployments.Sleeper;
 const alive = (app: string) => sleeper(app)?.replicas.filter((r) => r.state !== 'STOPPING') ?? [];
+/** What a replica wrote to its record file so far ('' before its first request). */
+const recorded = (replicaId: string) => {
+  try {
+    return readFileSync(join(recordDir, `${replicaId}.log`), 'utf8');
+  } catch {
+    return '';
+  }
+};
 const runningCount = (app: string) => alive(app).filter((r) => r.state === 'RUNNING').length;
 
 function sleeperApp(
@@ -93,27 +101,33 @@ describe('rolling update', () => {
 
 describe('graceful stop', () => {
   test('requests running on a replica being scaled down finish; one still running at the timeout is answered with an error', async () => {
-    const options = { num_replicas: 2, graceful_shutdown_wait_loop_s: 0.1, graceful_shutdown_timeout_s: 1 };
+    const options = { num_replicas: 2, graceful_shutdown_wait_loop_s: 0.1, graceful_shutdown_timeout_s: 3 };
     await t.deploy(sleeperApp('drain', {}, options));
     await t.waitForApp('drain', ['RUNNING']);
-    const inFlight = Array.from({ length: 6 }, () => fetch(`${t.http}/drain?ms=600`));
-    await waitFor(() => alive('drain').length === 2, 5_000, 'two replicas');
-    await new Promise((r) => setTimeout(r, 100)); // let the six requests reach the replicas
+    const inFlight = Array.from({ length: 6 }, (_, i) =>
+      fetch(`${t.http}/drain?ms=1500`, { headers: { 'x-request-id': `d${i}` } }),
+    );
+    // Both replicas are running requests before one of them is told to stop.
+    await waitFor(
+      () => alive('drain').every((r) => recorded(r.replica_id).includes('S d')),
+      10_000,
+      'requests running on both replicas',
+    );
     await t.deploy(sleeperApp('drain', {}, { ...options, num_replicas: 1 }));
     const statuses = (await Promise.all(inFlight)).map((r) => r.status);
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
     await waitFor(() => sleeper('drain')?.replicas.length === 1, 10_000, 'one replica left');
 
-    const long = fetch(`${t.http}/drain?ms=10000`);
-    await waitFor(() => (sleeper('drain')?.replicas.length ?? 0) === 1, 5_000, 'still one replica');
-    await new Promise((r) => setTimeout(r, 100));
+    const long = fetch(`${t.http}/drain?ms=10000`, { headers: { 'x-request-id': 'long' } });
+    const [last] = alive('drain');
+    await waitFor(() => recorded(last.replica_id).includes('S long'), 10_000, 'the long request to start');
     const stoppedAt = Date.now();
     await t.deploy(sleeperApp('drain', {}, { ...options, num_replicas: 0 }));
     const res = await long;
     const elapsed = Date.now() - stoppedAt;
     assert.equal(res.status, 500);
     assert.equal((await json(res)).code, 'RL_REPLICA_DIED');
-    assert.ok(elapsed >= 900 && elapsed < 8000, `answered after ${elapsed} ms`);
+    assert.ok(elapsed >= 2900 && elapsed < 9000, `answered after ${elapsed} ms`);
   });
 });
 
@@ -124,17 +138,7 @@ describe('delete and re-add', () => {
     await t.waitForApp('redo', ['RUNNING']);
     const [old] = alive('redo');
     const long = fetch(`${t.http}/redo?ms=4000`, { headers: { 'x-request-id': 'long' } });
-    await waitFor(
-      () => {
-        try {
-          return readFileSync(join(recordDir, `${old.replica_id}.log`), 'utf8').includes('S long');
-        } catch {
-          return false;
-        }
-      },
-      10_000,
-      'the long request to start',
-    );
+    await waitFor(() => recorded(old.replica_id).includes('S long'), 10_000, 'the long request to start');
     await t.deploy({ applications: [] });
     await t.deploy(sleeperApp('redo', {}, options));
     await t.waitForApp('redo', ['RUNNING']);

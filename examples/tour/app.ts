@@ -11,7 +11,7 @@ class Preprocessor {
 const PreprocessorDeployment = deployment(Preprocessor, { numReplicas: 2, rayActorOptions: { numCpus: 1 } });
 
 // Decorator form: records the options on the class; bind it with bind(Class, ...args).
-@deployment({ maxOngoingRequests: 10 })
+@deployment({ maxOngoingRequests: 32 }) // a batch can only gather what the replica accepts
 class Sentiment {
   // batch(): callers pass one text, the function receives up to 32 at once.
   predict = batch({ maxBatchSize: 32, batchWaitTimeoutS: 0.05 }, async (texts: string[]) =>

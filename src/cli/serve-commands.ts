@@ -147,7 +147,7 @@ async function buildConfig(importPaths: string[]): Promise<ServeConfigInput> {
       name,
       route_prefix: importPaths.length === 1 ? '/' : `/${name}`,
       import_path: importPath,
-      runtime_env: {},
+      runtime_env: { working_dir: process.cwd() },
       deployments: deployments.map((d) => ({ name: d.name, ...d.codeOptions })),
     });
   }

@@ -93,7 +93,9 @@ export function registerStartStop(program: Command): void {
       });
       child.unref();
       writeFileSync(pidFile(), String(child.pid));
-      const rest = `http://127.0.0.1:${options.dashboardPort}`;
+      const host =
+        options.dashboardHost && options.dashboardHost !== '0.0.0.0' ? options.dashboardHost : '127.0.0.1';
+      const rest = `http://${host}:${options.dashboardPort}`;
       await waitFor(
         async () => {
           if (!alive(child.pid!))

@@ -80,6 +80,7 @@ export class Head {
     });
     this.rest = createRestServer({
       controller: this.controller,
+      apply: (config) => this.apply(config),
       log: log.child({ component: 'rest' }),
       token: options.token,
       proxyHealthy: () => this.addresses !== undefined,
@@ -120,14 +121,10 @@ export class Head {
   }
 
   apply(config: ServeConfig): void {
-    const h = config.http_options;
-    if (h.port !== this.#http.port || h.host !== this.#http.host) {
+    if (JSON.stringify(config.http_options) !== JSON.stringify(this.#http)) {
       this.#options.log.warn(
-        {
-          configured: { host: h.host, port: h.port },
-          running: { host: this.#http.host, port: this.#http.port },
-        },
-        'http_options host and port are fixed when the head starts; the running proxy keeps its address',
+        { configured: config.http_options, running: this.#http },
+        'http_options are fixed when the head starts (rayline start, serve run); the running proxy keeps its own',
       );
     }
     this.controller.apply(config);

@@ -17,6 +17,7 @@ export interface BatchOptions {
 
 interface Waiter<I, O> {
   item: I;
+  arrivedMs: number;
   resolve(value: O): void;
   reject(error: unknown): void;
 }
@@ -29,7 +30,6 @@ export class BatchQueue<I, O> {
   readonly #maxConcurrent: number;
   readonly #name: string;
   #waiting: Waiter<I, O>[] = [];
-  #firstArrivalMs = 0;
   #timer: NodeJS.Timeout | undefined;
   #running = 0;
 
@@ -64,15 +64,15 @@ export class BatchQueue<I, O> {
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      if (this.#waiting.length === 0) this.#firstArrivalMs = performance.now();
-      this.#waiting.push({ item, resolve, reject });
+      this.#waiting.push({ item, arrivedMs: performance.now(), resolve, reject });
       this.#schedule();
     });
   }
 
   #schedule(): void {
     if (this.#waiting.length === 0 || this.#running >= this.#maxConcurrent) return;
-    const waitedMs = performance.now() - this.#firstArrivalMs;
+    // The wait counts from the oldest item still waiting, also for items that missed a full batch.
+    const waitedMs = performance.now() - this.#waiting[0].arrivedMs;
     if (this.#waiting.length >= this.#maxBatchSize || waitedMs >= this.#waitMs) {
       this.#fire();
     } else if (!this.#timer) {
@@ -87,7 +87,6 @@ export class BatchQueue<I, O> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const batch = this.#waiting.splice(0, this.#maxBatchSize);
-    if (this.#waiting.length > 0) this.#firstArrivalMs = performance.now();
     this.#running++;
     this.#execute(batch).finally(() => {
       this.#running--;

@@ -174,11 +174,9 @@ export class ServeController {
         );
       }
     });
-    const codeVersion = hash({
-      import_path: config.import_path,
-      args: config.args,
-      runtime_env: config.runtime_env,
-    });
+    // The resolved directory, not the spelling: the same file applied by `serve run` and `serve deploy`
+    // is the same version.
+    const codeVersion = hash({ import_path: config.import_path, args: config.args, workingDir, env });
     const targets = new Map<string, DeploymentTarget>();
     for (const d of built) {
       const override = config.deployments.find((o) => o.name === d.name);

@@ -7,11 +7,13 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import yaml from 'js-yaml';
 import type { Logger } from '../../observability/logger.ts';
-import { parseServeConfig } from '../../schema/serve-config.ts';
+import { parseServeConfig, type ServeConfig } from '../../schema/serve-config.ts';
 import type { ServeController } from '../controller/controller.ts';
 
 export interface RestOptions {
   controller: ServeController;
+  /** Applies a validated config (the head checks what it cannot change while running). */
+  apply(config: ServeConfig): void;
   log: Logger;
   token: string | undefined;
   /** Whether the proxy can route (for `proxies[].status`). */
@@ -57,6 +59,8 @@ export function createRestServer(options: RestOptions): FastifyInstance {
   });
   if (token) {
     server.addHook('onRequest', async (req, reply) => {
+      // Liveness needs no token: probes and `rayline start` wait on it.
+      if (req.url === '/-/healthz') return;
       if (!tokenMatches(req.headers.authorization, token)) {
         reply.code(401).send({
           error: 'RL_UNAUTHORIZED',
@@ -84,7 +88,7 @@ export function createRestServer(options: RestOptions): FastifyInstance {
         issues: parsed.issues,
       });
     }
-    controller.apply(parsed.value);
+    options.apply(parsed.value);
     return {};
   });
   server.delete('/api/serve/applications/', async () => {
