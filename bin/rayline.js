@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-// The `rayline` command. Rayline's sources are TypeScript run by Node's own type stripping (Node 24).
+// The `rayline` command: the compiled package when installed, the TypeScript sources in its own
+// repository (run by Node 24's type stripping, which Node refuses under node_modules).
+import { existsSync } from 'node:fs';
+
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   console.error(
@@ -7,4 +10,5 @@ if (major < 24) {
   );
   process.exit(1);
 }
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+await import(existsSync(sources) ? sources.href : new URL('../dist/cli/main.js', import.meta.url).href);

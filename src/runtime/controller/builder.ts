@@ -1,10 +1,10 @@
 /** Runs an application's import in a short-lived child process and returns its deployment graph. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { type ErrorCode, RaylineError } from '../../errors.ts';
 import type { DeploymentOptionsInput } from '../../schema/deployment-config.ts';
+import { childExecArgv, entryPath } from '../node/child-entry.ts';
 
-const buildMain = fileURLToPath(new URL('./build-main.ts', import.meta.url));
+const buildMain = entryPath('./build-main.ts', import.meta.url);
 
 export interface BuildRequest {
   importPath: string;
@@ -29,7 +29,7 @@ export function buildApplication(
   timeoutMs = 120_000,
 ): Promise<BuiltDeployment[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, buildMain], {
+    const child = spawn(process.execPath, [...childExecArgv(), buildMain], {
       cwd: request.workingDir,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

@@ -4,12 +4,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { RaylineError } from '../../errors.ts';
 import type { FromReplica, QueuedCount, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
+import { childExecArgv, entryPath } from './child-entry.ts';
 
-const replicaMain = fileURLToPath(new URL('../replica/main.ts', import.meta.url));
+const replicaMain = entryPath('../replica/main.ts', import.meta.url);
 
 export interface ReplicaProcessOptions {
   env: Record<string, string>;
@@ -33,7 +33,7 @@ export class ReplicaProcess {
 
   constructor(spec: ReplicaSpec, options: ReplicaProcessOptions) {
     this.spec = spec;
-    this.#child = spawn(process.execPath, [...process.execArgv, replicaMain], {
+    this.#child = spawn(process.execPath, [...childExecArgv(), replicaMain], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env, RAYLINE_REPLICA_ID: spec.replicaId },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
