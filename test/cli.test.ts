@@ -16,6 +16,13 @@ const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 const stateDir = mkdtempSync(join(tmpdir(), 'rayline-cli-test-'));
 
+/** Whether the URL answers 2xx now (false while nothing listens). */
+const answers = (url: string) =>
+  fetch(url).then(
+    (r) => r.ok,
+    () => false,
+  );
+
 function rayline(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env, RAYLINE_STATE_DIR: stateDir };
@@ -116,11 +123,7 @@ describe('rayline CLI', () => {
       run.stdout!.on('data', (d) => (output += d));
       run.stderr!.on('data', (d) => (output += d));
       await waitFor(
-        () =>
-          fetch(`http://127.0.0.1:${http}/hello/x`).then(
-            (r) => r.ok,
-            () => false,
-          ),
+        () => answers(`http://127.0.0.1:${http}/hello/x`),
         60_000,
         () => `the hello app to answer\n${output}`,
       );
@@ -200,15 +203,7 @@ describe('rayline CLI', () => {
       assert.match(again.stderr, new RegExp(`a head is already running \\(pid ${pid}\\)`));
 
       assert.equal((await rayline('serve', 'deploy', 'cli-config.yaml', '--address', address)).code, 0);
-      await waitFor(
-        () =>
-          fetch(`http://127.0.0.1:${http}/hello/x`).then(
-            (r) => r.ok,
-            () => false,
-          ),
-        60_000,
-        'the deployed app to answer',
-      );
+      await waitFor(() => answers(`http://127.0.0.1:${http}/hello/x`), 60_000, 'the deployed app to answer');
       const stopped = await rayline('stop');
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.match(stopped.stdout, new RegExp(`Stopped Rayline head \\(pid ${pid}\\)`));

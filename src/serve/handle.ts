@@ -3,7 +3,7 @@
  * result types; `.remote()` starts the call at once and returns an awaitable (or, for async generator
  * methods, async-iterable) response that may also be passed unawaited to another handle call.
  */
-import { type CallOptions, type PortCall, runtimePort } from './port.ts';
+import { type CallOptions, type CallTarget, type PortCall, runtimePort } from './port.ts';
 
 type AnyMethod = (...args: never[]) => unknown;
 
@@ -115,22 +115,11 @@ export class ResponseImpl implements DeploymentResponse<unknown>, DeploymentResp
   }
 }
 
-async function resolveArgs(args: unknown[]): Promise<unknown[]> {
-  return Promise.all(args.map((a) => (a instanceof ResponseImpl ? a.then((v) => v) : a)));
-}
-
-function startCall(
-  appName: string,
-  deploymentName: string,
-  options: CallOptions,
-  args: unknown[],
-): Promise<PortCall> {
+/** Starts a call now; responses among the arguments are awaited first (Promise.all adopts them). */
+function startCall(target: CallTarget, options: CallOptions, args: unknown[]): Promise<PortCall> {
   const port = runtimePort();
-  const target = { app: appName, deployment: deploymentName };
-  if (!args.some((a) => a instanceof ResponseImpl)) {
-    return Promise.resolve(port.call(target, options, args));
-  }
-  return resolveArgs(args).then((resolved) => port.call(target, options, resolved));
+  if (!args.some((a) => a instanceof ResponseImpl)) return Promise.resolve(port.call(target, options, args));
+  return Promise.all(args).then((resolved) => port.call(target, options, resolved));
 }
 
 /** Builds a handle for a deployment of an application. Runtime use; user code receives handles. */
@@ -143,10 +132,11 @@ export function createHandle<T>(
     methodName: options?.methodName ?? '__call__',
     multiplexedModelId: options?.multiplexedModelId ?? '',
   };
+  const target: CallTarget = { app: appName, deployment: deploymentName };
   const makeRemote = (methodName: string) => {
     const callOptions = { ...base, methodName };
     return (...args: unknown[]) => {
-      const call = startCall(appName, deploymentName, callOptions, args);
+      const call = startCall(target, callOptions, args);
       return new ResponseImpl(call);
     };
   };
