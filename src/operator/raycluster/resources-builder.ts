@@ -1,0 +1,99 @@
+/**
+ * The head service, the token secret and the autoscaler's RBAC of a RayCluster. Pure builders, like
+ * the pod builder.
+ */
+import { randomBytes } from 'node:crypto';
+import type { V1Role, V1RoleBinding, V1Secret, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import { RAYLINE_GROUP, type RayClusterSpec } from '../../schema/raycluster.ts';
+import {
+  APP_NAME,
+  autoscalerAccountName,
+  headServiceName,
+  LABEL_APP_NAME,
+  LABEL_CLUSTER,
+  LABEL_CREATED_BY,
+  LABEL_NODE_TYPE,
+  OPERATOR_NAME,
+  ports,
+  tokenSecretName,
+} from './labels.ts';
+import { type ClusterRef, clusterOwnerReference } from './pod-builder.ts';
+
+function ownedMetadata(cluster: ClusterRef, name: string) {
+  return {
+    name,
+    namespace: cluster.namespace,
+    labels: { [LABEL_CLUSTER]: cluster.name, [LABEL_APP_NAME]: APP_NAME, [LABEL_CREATED_BY]: OPERATOR_NAME },
+    ownerReferences: [clusterOwnerReference(cluster)],
+  };
+}
+
+/**
+ * `<cluster>-head-svc`: headless and publishing not-ready addresses by default, so workers can reach a
+ * head that is still starting; a serviceType other than ClusterIP makes it a regular service.
+ */
+export function buildHeadService(cluster: ClusterRef, spec: RayClusterSpec): V1Service {
+  const user = (spec.headGroupSpec.headService ?? {}) as V1Service;
+  const serviceType = spec.headGroupSpec.serviceType ?? user.spec?.type ?? 'ClusterIP';
+  const headless = serviceType === 'ClusterIP';
+  const metadata = ownedMetadata(cluster, headServiceName(cluster.name));
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      ...metadata,
+      labels: { ...user.metadata?.labels, ...metadata.labels },
+      annotations: { ...user.metadata?.annotations, ...spec.headServiceAnnotations },
+    },
+    spec: {
+      ...user.spec,
+      type: serviceType,
+      ...(headless ? { clusterIP: 'None', publishNotReadyAddresses: true } : {}),
+      selector: { [LABEL_CLUSTER]: cluster.name, [LABEL_NODE_TYPE]: 'head' },
+      ports: [
+        { name: 'gcs-server', port: ports.gcs, targetPort: ports.gcs },
+        { name: 'dashboard', port: ports.dashboard, targetPort: ports.dashboard },
+        { name: 'serve', port: ports.serve, targetPort: ports.serve },
+        { name: 'metrics', port: ports.metrics, targetPort: ports.metrics },
+      ],
+    },
+  };
+}
+
+/** The cluster's REST API and cluster-join token, generated once and owned by the cluster. */
+export function buildTokenSecret(
+  cluster: ClusterRef,
+  token = randomBytes(24).toString('base64url'),
+): V1Secret {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: ownedMetadata(cluster, tokenSecretName(cluster.name)),
+    type: 'Opaque',
+    stringData: { token },
+  };
+}
+
+/** What the head's cluster autoscaler needs to read its RayCluster and patch worker counts back. */
+export function buildAutoscalerRbac(cluster: ClusterRef): [V1ServiceAccount, V1Role, V1RoleBinding] {
+  const name = autoscalerAccountName(cluster.name);
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: ownedMetadata(cluster, name) },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: ownedMetadata(cluster, name),
+      rules: [
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch'] },
+        { apiGroups: [RAYLINE_GROUP], resources: ['rayclusters'], verbs: ['get', 'patch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: ownedMetadata(cluster, name),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: cluster.namespace }],
+    },
+  ];
+}
