@@ -124,3 +124,40 @@ export function controllerMetrics(registry: Registry) {
   };
 }
 export type ControllerMetrics = ReturnType<typeof controllerMetrics>;
+
+/** The operator's controller metrics, with controller-runtime's names so its dashboards apply. */
+export function operatorMetrics(registry: Registry) {
+  return {
+    reconciles: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Reconciles per controller and result (success, error, requeue_after)',
+      labelNames: ['controller', 'result'] as const,
+      registers: [registry],
+    }),
+    errors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Reconciles that returned an error',
+      labelNames: ['controller'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Time of one reconcile, in seconds',
+      labelNames: ['controller'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'workqueue_depth',
+      help: 'Keys waiting in a controller work queue',
+      labelNames: ['name'] as const,
+      registers: [registry],
+    }),
+    leader: new Gauge({
+      name: 'rayline_operator_leader',
+      help: '1 while this operator replica holds the leader lease',
+      registers: [registry],
+    }),
+  };
+}
+export type OperatorMetrics = ReturnType<typeof operatorMetrics>;

@@ -3,9 +3,9 @@
  * `rayline start` arguments derived from the container's resources, env, ports and probes. Pure:
  * the reconciler decides when to create them.
  */
-import type { V1Container, V1EnvVar, V1Pod, V1Probe } from '@kubernetes/client-node';
 import type { ContainerSpec, OwnerReference, PodTemplate } from '../../schema/kube-common.ts';
 import { RAYLINE_API_VERSION, type RayClusterSpec, type WorkerGroupSpec } from '../../schema/raycluster.ts';
+import type { Container, EnvVar, Pod, Probe } from './kube-types.ts';
 import {
   autoscalerAccountName,
   HEAD_GROUP,
@@ -49,7 +49,7 @@ export function buildHeadPod(
   cluster: ClusterRef,
   spec: RayClusterSpec,
   options: BuildOptions = defaultBuildOptions,
-): V1Pod {
+): Pod {
   const head = spec.headGroupSpec;
   const derived: Record<string, string> = { 'dashboard-host': '0.0.0.0' };
   if (spec.enableInTreeAutoscaling) derived['autoscaling-provider'] = 'kubernetes';
@@ -66,7 +66,7 @@ export function buildWorkerPod(
   cluster: ClusterRef,
   group: WorkerGroupSpec,
   options: BuildOptions = defaultBuildOptions,
-): V1Pod {
+): Pod {
   return buildPod(cluster, 'worker', group.groupName, group.template, options, (container) =>
     startArguments(
       [`--address=${headAddress(cluster, options)}`],
@@ -83,11 +83,11 @@ function buildPod(
   template: PodTemplate,
   options: BuildOptions,
   args: (container: ContainerSpec) => string[],
-): V1Pod {
+): Pod {
   const copy = structuredClone(template) as PodTemplate;
   const [first, ...rest] = copy.spec.containers;
   if (!first) throw new Error('pod template has no containers');
-  const container = first as V1Container;
+  const container = first as Container;
   if (!container.command && !container.args) container.args = args(first);
   container.env = mergeByName(container.env, nodeEnv(cluster, nodeType, group, options));
   container.ports = mergePorts(container.ports, nodeType);
@@ -107,13 +107,13 @@ function buildPod(
     spec: {
       securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
       ...(copy.spec as object),
-      containers: [container, ...(rest as V1Container[])],
+      containers: [container, ...(rest as Container[])],
     },
-  } as V1Pod;
+  } as Pod;
 }
 
-function nodeEnv(cluster: ClusterRef, nodeType: NodeType, group: string, options: BuildOptions): V1EnvVar[] {
-  const field = (fieldPath: string): V1EnvVar['valueFrom'] => ({ fieldRef: { fieldPath } });
+function nodeEnv(cluster: ClusterRef, nodeType: NodeType, group: string, options: BuildOptions): EnvVar[] {
+  const field = (fieldPath: string): EnvVar['valueFrom'] => ({ fieldRef: { fieldPath } });
   return [
     { name: 'RAYLINE_CLUSTER_NAME', value: cluster.name },
     { name: 'RAYLINE_NAMESPACE', valueFrom: field('metadata.namespace') },
@@ -130,12 +130,12 @@ function nodeEnv(cluster: ClusterRef, nodeType: NodeType, group: string, options
 }
 
 /** The user's entries win: a template that sets a variable keeps its value. */
-function mergeByName(user: V1EnvVar[] | undefined, ours: V1EnvVar[]): V1EnvVar[] {
+function mergeByName(user: EnvVar[] | undefined, ours: EnvVar[]): EnvVar[] {
   const names = new Set((user ?? []).map((e) => e.name));
   return [...(user ?? []), ...ours.filter((e) => !names.has(e.name))];
 }
 
-function mergePorts(user: V1Container['ports'], nodeType: NodeType): V1Container['ports'] {
+function mergePorts(user: Container['ports'], nodeType: NodeType): Container['ports'] {
   const ours =
     nodeType === 'head'
       ? [
@@ -153,7 +153,7 @@ function mergePorts(user: V1Container['ports'], nodeType: NodeType): V1Container
 }
 
 /** Heads answer on the REST API; every node answers on its metrics port. */
-function probe(nodeType: NodeType, failureThreshold: number): V1Probe {
+function probe(nodeType: NodeType, failureThreshold: number): Probe {
   const port = nodeType === 'head' ? ports.dashboard : ports.metrics;
   return {
     httpGet: { path: '/-/healthz', port },

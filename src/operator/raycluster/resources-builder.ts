@@ -3,8 +3,8 @@
  * the pod builder.
  */
 import { randomBytes } from 'node:crypto';
-import type { V1Role, V1RoleBinding, V1Secret, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
 import { RAYLINE_GROUP, type RayClusterSpec } from '../../schema/raycluster.ts';
+import type { Role, RoleBinding, Secret, Service, ServiceAccount } from './kube-types.ts';
 import {
   APP_NAME,
   autoscalerAccountName,
@@ -32,8 +32,8 @@ function ownedMetadata(cluster: ClusterRef, name: string) {
  * `<cluster>-head-svc`: headless and publishing not-ready addresses by default, so workers can reach a
  * head that is still starting; a serviceType other than ClusterIP makes it a regular service.
  */
-export function buildHeadService(cluster: ClusterRef, spec: RayClusterSpec): V1Service {
-  const user = (spec.headGroupSpec.headService ?? {}) as V1Service;
+export function buildHeadService(cluster: ClusterRef, spec: RayClusterSpec): Service {
+  const user = (spec.headGroupSpec.headService ?? {}) as Service;
   const serviceType = spec.headGroupSpec.serviceType ?? user.spec?.type ?? 'ClusterIP';
   const headless = serviceType === 'ClusterIP';
   const metadata = ownedMetadata(cluster, headServiceName(cluster.name));
@@ -61,10 +61,7 @@ export function buildHeadService(cluster: ClusterRef, spec: RayClusterSpec): V1S
 }
 
 /** The cluster's REST API and cluster-join token, generated once and owned by the cluster. */
-export function buildTokenSecret(
-  cluster: ClusterRef,
-  token = randomBytes(24).toString('base64url'),
-): V1Secret {
+export function buildTokenSecret(cluster: ClusterRef, token = randomBytes(24).toString('base64url')): Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -75,7 +72,7 @@ export function buildTokenSecret(
 }
 
 /** What the head's cluster autoscaler needs to read its RayCluster and patch worker counts back. */
-export function buildAutoscalerRbac(cluster: ClusterRef): [V1ServiceAccount, V1Role, V1RoleBinding] {
+export function buildAutoscalerRbac(cluster: ClusterRef): [ServiceAccount, Role, RoleBinding] {
   const name = autoscalerAccountName(cluster.name);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: ownedMetadata(cluster, name) },

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { V1Pod } from '@kubernetes/client-node';
 import { rayClusterSpecSchema } from '../../schema/raycluster.ts';
+import type { Pod } from './kube-types.ts';
 import { computeClusterStatus, setCondition } from './status.ts';
 
 const spec = rayClusterSpecSchema.parse({
@@ -25,7 +25,7 @@ const spec = rayClusterSpecSchema.parse({
   ],
 });
 
-function pod(name: string, type: 'head' | 'worker', ready: boolean): V1Pod {
+function pod(name: string, type: 'head' | 'worker', ready: boolean): Pod {
   return {
     metadata: {
       name,

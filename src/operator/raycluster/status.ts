@@ -3,16 +3,16 @@
  * head's addresses and the conditions KubeRay users read (HeadPodReady, RayClusterProvisioned,
  * ReplicaFailure). Pure, so the reconciler only decides whether it changed.
  */
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Condition } from '../../schema/kube-common.ts';
 import { formatBytes, parseQuantity } from '../../schema/quantity.ts';
 import type { RayClusterSpec, RayClusterStatus } from '../../schema/raycluster.ts';
+import type { Pod, Service } from './kube-types.ts';
 import { LABEL_GROUP, LABEL_NODE_TYPE, ports } from './labels.ts';
 import { desiredWorkers } from './worker-plan.ts';
 
 const INT32_MAX = 2147483647;
 
-export function isPodReady(pod: V1Pod): boolean {
+export function isPodReady(pod: Pod): boolean {
   return (
     pod.status?.phase === 'Running' &&
     (pod.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false)
@@ -57,8 +57,8 @@ export interface StatusInput {
   spec: RayClusterSpec;
   generation: number | undefined;
   previous: RayClusterStatus | undefined;
-  pods: readonly V1Pod[];
-  headService: V1Service | undefined;
+  pods: readonly Pod[];
+  headService: Service | undefined;
   /** The last create or delete failure of this reconcile, if any. */
   failure?: { reason: string; message: string };
   now: string;

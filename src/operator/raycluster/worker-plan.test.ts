@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { V1Pod } from '@kubernetes/client-node';
 import { workerGroupSpecSchema } from '../../schema/raycluster.ts';
+import type { Pod } from './kube-types.ts';
 import { desiredWorkers, planWorkers } from './worker-plan.ts';
 
 const template = { spec: { containers: [{ name: 'w' }] } };
 const group = (fields: Record<string, unknown>) =>
   workerGroupSpecSchema.parse({ groupName: 'g', template, ...fields });
 
-function pod(name: string, phase = 'Running', ready = true, createdMinutesAgo = 10): V1Pod {
+function pod(name: string, phase = 'Running', ready = true, createdMinutesAgo = 10): Pod {
   return {
-    metadata: { name, creationTimestamp: new Date(Date.now() - createdMinutesAgo * 60_000) },
+    metadata: { name, creationTimestamp: new Date(Date.now() - createdMinutesAgo * 60_000).toISOString() },
     status: { phase, conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }] },
   };
 }

@@ -2,8 +2,8 @@
  * Decides, for one worker group, which pods to delete and how many to create: a pure function of the
  * group's spec and the pods that exist, so every rule KubeRay users rely on has a unit test.
  */
-import type { V1Pod } from '@kubernetes/client-node';
 import type { WorkerGroupSpec } from '../../schema/raycluster.ts';
+import type { Pod } from './kube-types.ts';
 
 export interface WorkerPlan {
   desired: number;
@@ -18,11 +18,11 @@ export function desiredWorkers(group: WorkerGroupSpec, clusterSuspended: boolean
   return replicas * group.numOfHosts;
 }
 
-function isFinished(pod: V1Pod): boolean {
+function isFinished(pod: Pod): boolean {
   return pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded';
 }
 
-function isReady(pod: V1Pod): boolean {
+function isReady(pod: Pod): boolean {
   return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
@@ -33,13 +33,13 @@ function isReady(pod: V1Pod): boolean {
  */
 export function planWorkers(
   group: WorkerGroupSpec,
-  pods: readonly V1Pod[],
+  pods: readonly Pod[],
   options: { autoscaling: boolean; clusterSuspended: boolean },
 ): WorkerPlan {
   const desired = desiredWorkers(group, options.clusterSuspended);
   const deletions: WorkerPlan['deletions'] = [];
   const toDelete = new Set(group.scaleStrategy?.workersToDelete ?? []);
-  const alive: V1Pod[] = [];
+  const alive: Pod[] = [];
   for (const pod of pods) {
     const name = pod.metadata?.name ?? '';
     if (isFinished(pod)) deletions.push({ name, reason: 'finished' });
@@ -60,7 +60,7 @@ export function planWorkers(
 }
 
 /** Milliseconds since creation: smaller is younger. */
-function age(pod: V1Pod): number {
+function age(pod: Pod): number {
   const created = pod.metadata?.creationTimestamp;
   return created ? Date.now() - new Date(created).getTime() : 0;
 }
