@@ -4,6 +4,7 @@
  * the reconciler decides when to create them.
  */
 import type { ContainerSpec, OwnerReference, PodTemplate } from '../../schema/kube-common.ts';
+import { resourceFlags, startArguments } from '../../schema/node-resources.ts';
 import { RAYLINE_API_VERSION, type RayClusterSpec, type WorkerGroupSpec } from '../../schema/raycluster.ts';
 import type { Container, EnvVar, Pod, Probe } from './kube-types.ts';
 import {
@@ -15,7 +16,6 @@ import {
   ports,
   tokenSecretName,
 } from './labels.ts';
-import { resourceFlags, startArguments } from './start-command.ts';
 
 export interface ClusterRef {
   name: string;

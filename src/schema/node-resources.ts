@@ -1,9 +1,10 @@
 /**
- * The `rayline start` arguments of a head or worker pod: the group's rayStartParams plus flags
- * derived from the Rayline container's resources, as KubeRay derives `ray start`'s.
+ * What a pod's Rayline container offers as a node: `rayline start` flags derived from its resources
+ * (as KubeRay derives `ray start`'s), and the arguments they make with the group's rayStartParams.
+ * Shared by the operator (pod commands) and the cluster autoscaler (the size of a group's worker).
  */
-import type { ContainerSpec } from '../../schema/kube-common.ts';
-import { parseQuantity } from '../../schema/quantity.ts';
+import type { ContainerSpec } from './kube-common.ts';
+import { parseQuantity } from './quantity.ts';
 
 type Quantities = Record<string, string | number>;
 
@@ -54,4 +55,31 @@ export function startArguments(
       return [`--${name}=${value}`];
     });
   return ['start', ...nodeArgs, ...flags];
+}
+
+/**
+ * The resources a node started from this container and these rayStartParams registers with:
+ * `CPU`, `GPU`, `memory` (bytes) and custom resources, as the cluster autoscaler sizes a group.
+ */
+export function nodeResources(
+  container: ContainerSpec,
+  rayStartParams: Record<string, string>,
+): Record<string, number> {
+  const flags = { ...resourceFlags(container), ...rayStartParams };
+  const out: Record<string, number> = {};
+  const number = (key: string) => {
+    const value = flags[key] === undefined ? undefined : Number(flags[key]);
+    return value !== undefined && Number.isFinite(value) ? value : undefined;
+  };
+  const cpu = number('num-cpus');
+  const gpu = number('num-gpus');
+  const memory = number('memory');
+  if (cpu !== undefined) out.CPU = cpu;
+  if (gpu !== undefined) out.GPU = gpu;
+  if (memory !== undefined) out.memory = memory;
+  if (flags.resources) {
+    const custom = JSON.parse(flags.resources) as Record<string, number>;
+    for (const [name, amount] of Object.entries(custom)) if (typeof amount === 'number') out[name] = amount;
+  }
+  return out;
 }
