@@ -9,7 +9,7 @@ K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.5.21
 HELM_VERSION=v3.17.0
 CACHE_ROOT="${RAYLINE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rayline/kube}"
-OUT="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
+BUILT="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
 export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 
 log() { echo "kube-assets: $*" >&2; }
@@ -32,7 +32,7 @@ build_kubernetes() { # build_kubernetes <cmd>...
   for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   go get "k8s.io/kubernetes@$K8S_VERSION" >&2
   local x="-X k8s.io/component-base/version" y="-X k8s.io/client-go/pkg/version"
-  go build -trimpath -o "$OUT/" -ldflags "-s -w \
+  go build -trimpath -o "$BUILT/" -ldflags "-s -w \
     $x.gitVersion=$K8S_VERSION $x.gitMajor=1 $x.gitMinor=$minor $x.gitTreeState=clean \
     $y.gitVersion=$K8S_VERSION $y.gitMajor=1 $y.gitMinor=$minor $y.gitTreeState=clean" "${pkgs[@]}" >&2
 }
@@ -42,14 +42,17 @@ build_module_tool() { # build_module_tool <name> <module@version> <package> [ldf
   mkdir -p "$work" && cd "$work"
   [ -f go.mod ] || go mod init "local/$1" >/dev/null 2>&1
   go get "$2" >&2
-  go build -trimpath -o "$OUT/$1" -ldflags "-s -w ${4:-}" "$3" >&2
+  go build -trimpath -o "$BUILT/$1" -ldflags "-s -w ${4:-}" "$3" >&2
 }
 
 need() { # need <binary>: true when neither the cache nor KUBEBUILDER_ASSETS has it
-  [ ! -x "$OUT/$1" ] && { [ -z "${KUBEBUILDER_ASSETS:-}" ] || [ ! -x "$KUBEBUILDER_ASSETS/$1" ]; }
+  [ ! -x "$BUILT/$1" ] && { [ -z "${KUBEBUILDER_ASSETS:-}" ] || [ ! -x "$KUBEBUILDER_ASSETS/$1" ]; }
 }
 
-mkdir -p "$OUT"
+mkdir -p "$BUILT"
+# Test files may start in parallel: one builds, the others wait for it instead of building again.
+exec 9>"$CACHE_ROOT/.lock"
+flock 9
 k8s=()
 need kube-apiserver && k8s+=(kube-apiserver)
 need kubectl && k8s+=(kubectl)
@@ -66,8 +69,15 @@ if need helm; then
   (build_module_tool helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION")
 fi
-# Link what KUBEBUILDER_ASSETS provides so that one folder holds everything.
+if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
+  echo "$BUILT"
+  exit 0
+fi
+# One folder per KUBEBUILDER_ASSETS, linking its binaries and what was built for it: linking them into
+# the versioned folder would make a later run without KUBEBUILDER_ASSETS use the wrong versions.
+OUT="$CACHE_ROOT/envtest-$(printf %s "$KUBEBUILDER_ASSETS" | sha256sum | cut -c1-16)"
+mkdir -p "$OUT"
 for b in kube-apiserver kubectl etcd helm; do
-  [ -x "$OUT/$b" ] || ln -sf "$KUBEBUILDER_ASSETS/$b" "$OUT/$b"
+  if [ -x "$KUBEBUILDER_ASSETS/$b" ]; then ln -sfn "$KUBEBUILDER_ASSETS/$b" "$OUT/$b"; else ln -sfn "$BUILT/$b" "$OUT/$b"; fi
 done
 echo "$OUT"
