@@ -1,9 +1,11 @@
 /**
- * The `rayline` command: run and deploy serve applications, start and stop a local head.
+ * The `rayline` command: run and deploy serve applications, start and stop a local head, run the
+ * Kubernetes operator.
  * The only place that writes to the console directly; failures print one line and exit non-zero.
  */
 import { Command, CommanderError } from 'commander';
 import { RaylineError } from '../errors.ts';
+import { registerOperatorCommand } from './operator-command.ts';
 import { registerServeCommands } from './serve-commands.ts';
 import { registerStartStop } from './start-stop.ts';
 
@@ -15,6 +17,7 @@ const program = new Command('rayline')
 
 registerServeCommands(program);
 registerStartStop(program);
+registerOperatorCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,8 @@ import { RaylineError } from '../../errors.ts';
 import type { ServeConfigInput } from '../../schema/serve-config.ts';
 import type { ServeInstanceDetails } from '../controller/status.ts';
 
+export type { ApplicationDetails, ServeInstanceDetails } from '../controller/status.ts';
+
 export class ServeRestClient {
   readonly address: string;
   readonly #token: string | undefined;
