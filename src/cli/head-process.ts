@@ -2,6 +2,7 @@
 import { createLogger, logDestination, pinoLevel } from '../observability/logger.ts';
 import { Head } from '../runtime/head.ts';
 import type { HttpOptions, ServeConfig } from '../schema/serve-config.ts';
+import type { NodeFlags } from './node-flags.ts';
 
 export interface ForegroundHeadOptions {
   config?: ServeConfig;
@@ -10,6 +11,7 @@ export interface ForegroundHeadOptions {
   dashboardPort: number;
   metricsPort: number;
   token?: string;
+  node?: NodeFlags;
 }
 
 export async function runHeadInForeground(options: ForegroundHeadOptions): Promise<void> {
@@ -29,6 +31,17 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     baseDir: process.cwd(),
     debug: process.env.RAYLINE_DEBUG === '1',
   });
+  if (options.node && (Object.keys(options.node.resources).length > 0 || options.node.autoscalingProvider)) {
+    // Declared for the cluster runtime; a single head places every replica, whatever it declares.
+    log.warn(
+      {
+        resources: options.node.resources,
+        labels: options.node.labels,
+        autoscalingProvider: options.node.autoscalingProvider,
+      },
+      'node resources and the cluster autoscaler take effect with multi-node clusters, which this version does not run yet',
+    );
+  }
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { RaylineError } from '../errors.ts';
 import { runHeadInForeground } from './head-process.ts';
+import { parseNodeFlags } from './node-flags.ts';
 
 const stateDir = () => process.env.RAYLINE_STATE_DIR ?? join(tmpdir(), `rayline-${userInfo().uid}`);
 const pidFile = () => join(stateDir(), 'head.pid');
@@ -55,8 +56,16 @@ export function registerStartStop(program: Command): void {
     .option('--proxy-port <port>', 'HTTP proxy port', Number, 8000)
     .option('--metrics-port <port>', 'Prometheus metrics port', Number, 8080)
     .option('--token <token>', 'bearer token for the REST API (env RAYLINE_API_TOKEN)')
+    .option('--num-cpus <n>', 'CPUs this node offers to replicas')
+    .option('--num-gpus <n>', 'GPUs this node offers to replicas')
+    .option('--memory <bytes>', 'memory this node offers to replicas, in bytes')
+    .option('--resources <json>', 'custom resources, e.g. \'{"TPU": 4}\'')
+    .option('--labels <json>', 'node labels, e.g. \'{"zone": "a"}\'')
+    .option('--autoscaling-provider <name>', "run the cluster autoscaler with this provider ('kubernetes')")
     .option('--block', 'stay in the foreground')
     .action(async (options) => {
+      // Checked first, so a bad flag fails before anything starts.
+      const node = parseNodeFlags(options);
       if (!options.head) {
         throw new RaylineError(
           'RL_BAD_REQUEST',
@@ -73,6 +82,7 @@ export function registerStartStop(program: Command): void {
           dashboardPort: options.dashboardPort,
           metricsPort: options.metricsPort,
           token,
+          node,
         });
         return;
       }
