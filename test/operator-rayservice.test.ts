@@ -129,7 +129,10 @@ async function podsOf(cluster: string): Promise<Pod[]> {
 async function runPods(cluster: string, count: number): Promise<void> {
   let pods: Pod[] = [];
   await waitFor(
-    async () => (pods = await podsOf(cluster)).length === count,
+    async () => {
+      pods = await podsOf(cluster);
+      return pods.length === count;
+    },
     30_000,
     `${count} pods of ${cluster}`,
   );
@@ -253,10 +256,11 @@ test('autoscaler patches on the active cluster neither trigger an upgrade nor ge
   await provider.apply({ groups: [{ name: 'cpu', targetWorkers: 3, remove: [] }] });
   await runPods(firstCluster, 4);
   // Several reconciles of the RayService later, nothing is pending and the replicas stay the autoscaler's.
-  const seen = (await getService()).metadata.resourceVersion;
-  await waitForService(
-    'reconciled again',
-    (s) => s.metadata.resourceVersion !== seen || conditionOf(s, 'Ready')?.status === 'True',
+  const start = await rayServiceReconciles();
+  await waitFor(
+    async () => (await rayServiceReconciles()) >= start + 3,
+    30_000,
+    '3 more RayService reconciles',
   );
   const cluster = await client.get<RayCluster & KubeObject>(RayClusters, ns, firstCluster);
   assert.equal(cluster?.spec.workerGroupSpecs?.[0]?.replicas, 3);
@@ -319,7 +323,14 @@ test('an upgrade that cannot schedule says why in its condition', async () => {
   );
   const stuck = upgrading.status?.pendingServiceStatus?.rayClusterName ?? '';
   let pods: Pod[] = [];
-  await waitFor(async () => (pods = await podsOf(stuck)).length === 2, 30_000, 'pods of the stuck cluster');
+  await waitFor(
+    async () => {
+      pods = await podsOf(stuck);
+      return pods.length === 2;
+    },
+    30_000,
+    'pods of the stuck cluster',
+  );
   const message = '0/3 nodes are available: 3 Insufficient nvidia.com/gpu.';
   await client.patchStatus(Pods, ns, pods[0]?.metadata?.name ?? '', 'merge', {
     status: {
