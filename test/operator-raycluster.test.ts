@@ -9,6 +9,7 @@ import pino from 'pino';
 import { KubeClient } from '../src/operator/kube/client.ts';
 import {
   type KubeObject,
+  NetworkPolicies,
   Pods,
   RayClusters,
   RoleBindings,
@@ -49,6 +50,7 @@ before(async () => {
     healthPort: 0,
     busyRequeueMs: 300,
     idleRequeueMs: 5_000,
+    dashboardPolicyNamespace: 'rayline-system',
   });
   metricsUrl = `${(await operator.start()).metricsUrl}/metrics`;
 });
@@ -187,6 +189,16 @@ test('a GPU RayCluster becomes a head pod, worker pods with GPU limits and start
   for (const resource of [ServiceAccounts, Roles, RoleBindings]) {
     assert.ok(await client.get(resource, ns, 'gpu-autoscaler'), `${resource.kind} gpu-autoscaler`);
   }
+  const policy = await client.get<
+    KubeObject & { spec?: { ingress?: { from?: unknown[]; ports?: { port: number }[] }[] } }
+  >(NetworkPolicies, ns, 'gpu-dashboard');
+  assert.deepEqual(policy?.spec?.ingress?.[0]?.from, [
+    { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'rayline-system' } } },
+  ]);
+  assert.deepEqual(
+    policy?.spec?.ingress?.[0]?.ports?.map((p) => p.port),
+    [8265],
+  );
 
   // The kubelet's part: pods run and become ready; the status follows.
   await markRunning(head, '10.0.1.1');

@@ -219,7 +219,12 @@ test('a head that restarted with no applications gets the config back', async ()
   heads.set(firstCluster, fresh);
   await fresh.waitForApp('hello', ['RUNNING'], 60_000);
   assert.equal(fresh.head.controller.applicationDetails().hello?.route_prefix, '/hi');
-  await waitForService('Ready on the new head', (s) => conditionOf(s, 'Ready')?.status === 'True');
+  const rs = await waitForService('Ready on the new head, saying why', (s) =>
+    /the head restarted at .* and serveConfigV2 was re-submitted/.test(
+      conditionOf(s, 'Ready')?.message ?? '',
+    ),
+  );
+  assert.equal(conditionOf(rs, 'Ready')?.status, 'True');
   const { items } = await client.list<KubeObject & { reason?: string; message?: string }>(Events, {
     namespace: ns,
   });

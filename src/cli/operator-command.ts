@@ -26,6 +26,10 @@ export function registerOperatorCommand(program: Command): void {
     )
     .option('--leader-election-namespace <ns>', 'namespace of the Lease (default: env POD_NAMESPACE)')
     .option('--leader-election-id <name>', 'name of the Lease', 'rayline-operator')
+    .option(
+      '--network-policy',
+      "give each cluster a NetworkPolicy admitting its REST API only from the operator's namespace (POD_NAMESPACE)",
+    )
     .option('--metrics-port <port>', 'Prometheus metrics port', port, 8080)
     .option('--health-port <port>', '/healthz and /readyz port', port, 8081)
     .option('--log-level <level>', 'debug, info, warn or error (env RAYLINE_LOG_LEVEL)')
@@ -46,6 +50,13 @@ export function registerOperatorCommand(program: Command): void {
         .filter(Boolean);
       const leaderElect = options.leaderElect === true || process.env.RAYLINE_LEADER_ELECT === 'true';
       const leaseNamespace = options.leaderElectionNamespace ?? process.env.POD_NAMESPACE;
+      const networkPolicy = options.networkPolicy === true || process.env.RAYLINE_NETWORK_POLICY === 'true';
+      if (networkPolicy && !process.env.POD_NAMESPACE) {
+        throw new RaylineError(
+          'RL_BAD_REQUEST',
+          '--network-policy needs the POD_NAMESPACE environment variable',
+        );
+      }
       if (leaderElect && !leaseNamespace) {
         throw new RaylineError(
           'RL_BAD_REQUEST',
@@ -61,6 +72,7 @@ export function registerOperatorCommand(program: Command): void {
           : undefined,
         metricsPort: options.metricsPort,
         healthPort: options.healthPort,
+        dashboardPolicyNamespace: networkPolicy ? process.env.POD_NAMESPACE : undefined,
       });
       const urls = await operator.start();
       log.info(

@@ -68,6 +68,8 @@ export interface OperatorOptions {
    * it at a head they run on loopback.
    */
   headAddress?: (cluster: RayCluster) => string;
+  /** Give each cluster a NetworkPolicy admitting its REST API only from this (the operator's) namespace. */
+  dashboardPolicyNamespace?: string;
 }
 
 interface Controller {
@@ -201,6 +203,7 @@ export class Operator {
       expectations: this.#expectations,
       log: this.#log.child({ controller: 'raycluster' }),
       build: this.#options.build ?? defaultBuildOptions,
+      operatorNamespace: this.#options.dashboardPolicyNamespace,
     });
     const services = new RayServiceReconciler({
       ...common,

@@ -48,6 +48,7 @@ async function watched(ns: string, via: KubeClient = client, opts: Partial<Infor
       counts.watches++;
       return via.watch(r, o, onEvent, signal);
     },
+    resetConnections: () => via.resetConnections(),
   };
   const informer = new Informer<ConfigMap>(lw, {
     resource: ConfigMaps,

@@ -84,6 +84,13 @@ export const Leases: ResourceType = {
   kind: 'Lease',
   namespaced: true,
 };
+export const NetworkPolicies: ResourceType = {
+  group: 'networking.k8s.io',
+  version: 'v1',
+  plural: 'networkpolicies',
+  kind: 'NetworkPolicy',
+  namespaced: true,
+};
 export const RayClusters: ResourceType = {
   group: 'rayline.dev',
   version: 'v1',

@@ -5,6 +5,7 @@
 import type {
   V1Container,
   V1EnvVar,
+  V1ObjectMeta,
   V1Pod,
   V1Probe,
   V1Role,
@@ -31,3 +32,17 @@ export type RoleBinding = Wire<V1RoleBinding>;
 export type Container = Wire<V1Container>;
 export type EnvVar = Wire<V1EnvVar>;
 export type Probe = Wire<V1Probe>;
+/** client-node renames the wire's `from` to `_from`, so this one is spelled out as it travels. */
+export interface NetworkPolicy {
+  apiVersion: 'networking.k8s.io/v1';
+  kind: 'NetworkPolicy';
+  metadata: Wire<V1ObjectMeta>;
+  spec: {
+    podSelector: { matchLabels: Record<string, string> };
+    policyTypes: ('Ingress' | 'Egress')[];
+    ingress: {
+      from?: { namespaceSelector?: { matchLabels: Record<string, string> } }[];
+      ports?: { port: number; protocol: 'TCP' | 'UDP' }[];
+    }[];
+  };
+}

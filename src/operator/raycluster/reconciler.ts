@@ -17,6 +17,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { Expectations } from '../kube/expectations.ts';
 import {
   type KubeObject,
+  NetworkPolicies,
   Pods,
   RayClusters,
   type ResourceType,
@@ -30,7 +31,12 @@ import type { ReconcileResult } from '../kube/work-queue.ts';
 import type { Pod, Service } from './kube-types.ts';
 import { headServiceName, LABEL_CLUSTER, LABEL_GROUP, LABEL_NODE_TYPE } from './labels.ts';
 import { type BuildOptions, buildHeadPod, buildWorkerPod, type ClusterRef } from './pod-builder.ts';
-import { buildAutoscalerRbac, buildHeadService, buildTokenSecret } from './resources-builder.ts';
+import {
+  buildAutoscalerRbac,
+  buildDashboardNetworkPolicy,
+  buildHeadService,
+  buildTokenSecret,
+} from './resources-builder.ts';
 import { computeClusterStatus, isPodReady } from './status.ts';
 import { planWorkers } from './worker-plan.ts';
 
@@ -49,6 +55,8 @@ export interface RayClusterReconcilerDeps {
   events: EventRecorder;
   log: Logger;
   build: BuildOptions;
+  /** When set, each cluster gets a NetworkPolicy admitting its REST API only from this namespace. */
+  operatorNamespace?: string;
   /** Pause between checks while something is converging. */
   busyRequeueMs?: number;
   /** Safety net resync of a settled cluster. */
@@ -140,6 +148,10 @@ export class RayClusterReconciler {
       acted = (await this.#createIfMissing(cluster, ServiceAccounts, account)) || acted;
       acted = (await this.#createIfMissing(cluster, Roles, role)) || acted;
       acted = (await this.#createIfMissing(cluster, RoleBindings, binding)) || acted;
+    }
+    if (this.#deps.operatorNamespace) {
+      const policy = buildDashboardNetworkPolicy(ref, this.#deps.operatorNamespace);
+      acted = (await this.#createIfMissing(cluster, NetworkPolicies, policy)) || acted;
     }
     this.#ensured.add(ensureKey);
     return acted;

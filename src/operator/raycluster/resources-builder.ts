@@ -1,10 +1,10 @@
 /**
- * The head service, the token secret and the autoscaler's RBAC of a RayCluster. Pure builders, like
- * the pod builder.
+ * The head service, the token secret, the autoscaler's RBAC and the optional dashboard network
+ * policy of a RayCluster. Pure builders, like the pod builder.
  */
 import { randomBytes } from 'node:crypto';
 import { RAYLINE_GROUP, type RayClusterSpec } from '../../schema/raycluster.ts';
-import type { Role, RoleBinding, Secret, Service, ServiceAccount } from './kube-types.ts';
+import type { NetworkPolicy, Role, RoleBinding, Secret, Service, ServiceAccount } from './kube-types.ts';
 import {
   APP_NAME,
   autoscalerAccountName,
@@ -93,4 +93,31 @@ export function buildAutoscalerRbac(cluster: ClusterRef): [ServiceAccount, Role,
       subjects: [{ kind: 'ServiceAccount', name, namespace: cluster.namespace }],
     },
   ];
+}
+
+/**
+ * Admits the head's REST API (8265) only from the operator's namespace; the cluster port, the HTTP
+ * proxy and metrics stay open. The token still guards the API: this narrows who can even try.
+ */
+export function buildDashboardNetworkPolicy(cluster: ClusterRef, operatorNamespace: string): NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: ownedMetadata(cluster, `${cluster.name}-dashboard`),
+    spec: {
+      podSelector: { matchLabels: { [LABEL_CLUSTER]: cluster.name, [LABEL_NODE_TYPE]: 'head' } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        {
+          from: [
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': operatorNamespace } } },
+          ],
+          ports: [{ port: ports.dashboard, protocol: 'TCP' }],
+        },
+        {
+          ports: [ports.gcs, ports.serve, ports.metrics].map((port) => ({ port, protocol: 'TCP' })),
+        },
+      ],
+    },
+  };
 }

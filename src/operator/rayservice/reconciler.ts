@@ -56,6 +56,8 @@ type Submissions = Map<string, string>;
 export class RayServiceReconciler {
   readonly #deps: RayServiceReconcilerDeps;
   readonly #submitted: Submissions = new Map();
+  /** Cluster name → when its head last came back empty and got the config again. */
+  readonly #headRestarts = new Map<string, string>();
 
   constructor(deps: RayServiceReconcilerDeps) {
     this.#deps = deps;
@@ -162,10 +164,13 @@ export class RayServiceReconciler {
     status.numServeEndpoints = endpoints;
     const ready = readyApps !== undefined;
     const stuck = pending ? this.#diagnose(pending, pendingState) : undefined;
+    const restartedAt = active ? this.#headRestarts.get(active.metadata.name ?? '') : undefined;
     const readyReason = ready
       ? {
           reason: 'RunningAndHealthy',
-          message: `${Object.keys(readyApps ?? {}).length} applications running`,
+          message:
+            `${Object.keys(readyApps ?? {}).length} applications running` +
+            (restartedAt ? `; the head restarted at ${restartedAt} and serveConfigV2 was re-submitted` : ''),
         }
       : (stuck ?? this.#notReadyReason(active, activeState));
     condition({ type: 'Ready', status: ready ? 'True' : 'False', ...readyReason });
@@ -271,6 +276,7 @@ export class RayServiceReconciler {
       const known = this.#submitted.get(name);
       if (known !== digest || count === 0) {
         if (known === digest && count === 0) {
+          this.#headRestarts.set(name, new Date().toISOString());
           this.#deps.events.event(
             rs,
             'Warning',
@@ -384,6 +390,7 @@ export class RayServiceReconciler {
       if (!isNotFound(err)) throw err;
     }
     this.#submitted.delete(cluster.metadata.name ?? '');
+    this.#headRestarts.delete(cluster.metadata.name ?? '');
     this.#deps.log.info({ raycluster: cluster.metadata.name, why }, 'deleted RayCluster');
   }
 
