@@ -223,6 +223,17 @@ export class KubeClient {
     await d?.destroy();
   }
 
+  /**
+   * Drops pooled connections so the next request dials afresh. undici speaks HTTP/2 to the API
+   * server, multiplexing every request over one connection: when that connection silently dies, a
+   * retried request would wait on it again, so callers that detect a stall call this.
+   */
+  resetConnections(): void {
+    const d = this.#dispatcher;
+    this.#dispatcher = undefined;
+    d?.destroy().catch(() => {});
+  }
+
   async #patch<T>(path: string, type: PatchType, body: object, opts: PatchOptions): Promise<T> {
     const q = writeQuery(opts, type === 'apply' ? { force: opts.force } : {});
     return (await this.#json(
@@ -265,8 +276,8 @@ export class KubeClient {
       accept: 'application/json',
     };
     if (body) headers['content-type'] = body.contentType;
-    // One controller for the caller's signal and the timeout, linked by hand: AbortSignal.any()'s
-    // result is held only weakly by its sources.
+    // One controller for the caller's signal and the timeout; the timeout also tells the two apart,
+    // and the listener on the caller's (often long-lived) signal is removed when the request ends.
     const ac = new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
@@ -290,6 +301,7 @@ export class KubeClient {
     } catch (err) {
       if (err instanceof KubeApiError) throw err;
       if (signal?.aborted) return null;
+      if (timedOut) this.resetConnections();
       const detail = timedOut ? `no answer within ${this.#requestTimeoutMs} ms` : describe(err);
       throw new KubeApiError(method, path, 0, timedOut ? 'Timeout' : 'ConnectionFailed', detail, {
         cause: err,

@@ -23,6 +23,20 @@ export const realClock: Clock = {
   },
 };
 
+/** Waits ms of real time, or less if any of the signals aborts (never rejects). */
+export function sleep(ms: number, ...signals: AbortSignal[]): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      for (const s of signals) s.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const s of signals) s.addEventListener('abort', done, { once: true });
+    if (signals.some((s) => s.aborted)) done();
+  });
+}
+
 /** A clock that moves only when told to; timers fire in due order inside advance(). */
 export class FakeClock implements Clock {
   #now: number;

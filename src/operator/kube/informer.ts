@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { isGone } from './api-error.ts';
 import type { KubeClient } from './client.ts';
+import { sleep } from './clock.ts';
 import { type KubeObject, objectKey, type ResourceType, splitKey } from './resources.ts';
 import type { WatchEvent } from './watch-stream.ts';
 
@@ -37,7 +38,8 @@ export interface InformerOptions {
   logger?: Logger;
 }
 
-export type ListWatchClient = Pick<KubeClient, 'list' | 'watch'>;
+export type ListWatchClient = Pick<KubeClient, 'list' | 'watch'> &
+  Partial<Pick<KubeClient, 'resetConnections'>>;
 
 interface Scope {
   /** undefined: all namespaces. */
@@ -166,7 +168,7 @@ export class Informer<T extends KubeObject> {
         failures++;
         log?.warn({ err, failures, relist: needList }, 'list or watch failed; retrying');
       }
-      if (failures > 0) await this.#sleep(this.#backoff(failures), signal);
+      if (failures > 0) await sleep(this.#backoff(failures), signal);
     }
   }
 
@@ -174,18 +176,6 @@ export class Informer<T extends KubeObject> {
   #backoff(failures: number): number {
     const ceiling = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffBaseMs * 2 ** (failures - 1));
     return ceiling / 2 + (Math.random() * ceiling) / 2;
-  }
-
-  #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   async #relist(scope: Scope, signal: AbortSignal): Promise<void> {
@@ -222,8 +212,8 @@ export class Informer<T extends KubeObject> {
     log: Logger | undefined,
   ): Promise<{ end: 'ended' | 'gone' | 'error' | 'stalled'; received: number; ms: number }> {
     const started = performance.now();
-    // Linked by hand: a signal from AbortSignal.any() is only weakly held by its sources and can be
-    // collected while a watch waits on it, losing the abort.
+    // This watch's own controller (the watchdog aborts it), also aborted by stop(); the listener on
+    // the long-lived stop signal is removed when the watch ends.
     const ac = new AbortController();
     const abort = () => ac.abort();
     if (stopSignal.aborted) abort();
@@ -237,6 +227,8 @@ export class Informer<T extends KubeObject> {
         end = 'stalled';
         log?.warn({ watchdogMs: this.#opts.watchdogMs }, 'watch silent past its deadline');
         ac.abort();
+        // The connection is likely dead, and over HTTP/2 a new watch would reuse it.
+        this.#client.resetConnections?.();
       }, this.#opts.watchdogMs);
     };
     const onEvent = (event: WatchEvent<T>) => {

@@ -11,6 +11,7 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { isAlreadyExists, isConflict } from './api-error.ts';
 import type { KubeClient } from './client.ts';
+import { sleep } from './clock.ts';
 import { type KubeObject, Leases } from './resources.ts';
 
 export interface LeaseSpec {
@@ -26,7 +27,7 @@ export interface Lease extends KubeObject {
 }
 
 export interface LeaderElectorOptions {
-  client: Pick<KubeClient, 'get' | 'create' | 'replace'>;
+  client: Pick<KubeClient, 'get' | 'create' | 'replace'> & Partial<Pick<KubeClient, 'resetConnections'>>;
   namespace: string;
   name: string;
   /** Default: hostname plus a random suffix, so two processes on one host differ. */
@@ -50,20 +51,6 @@ type Attempt = 'acquired' | 'held-by-other' | 'failed';
 /** Lease times are MicroTime: RFC 3339 with exactly six fractional digits. */
 function microTime(ms: number): string {
   return new Date(ms).toISOString().replace(/(\.\d{3})Z$/, '$1000Z');
-}
-
-/** Waits ms, or less if any signal aborts. */
-function sleep(ms: number, ...signals: AbortSignal[]): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      for (const s of signals) s.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    for (const s of signals) s.addEventListener('abort', done, { once: true });
-    if (signals.some((s) => s.aborted)) done();
-  });
 }
 
 export class LeaderElector {
@@ -106,7 +93,7 @@ export class LeaderElector {
    */
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      if ((await this.#attempt(signal, false)) === 'acquired') break;
+      if ((await this.#attempt(signal, false, this.#deadlineMs)) === 'acquired') break;
       await sleep(this.#retryMs * (1 + Math.random() * 0.2), signal);
     }
     if (signal.aborted) return;
@@ -122,7 +109,8 @@ export class LeaderElector {
       if (!this.#leading) return;
       this.#leading = false;
       clearTimeout(deadline);
-      this.#log?.warn({ why }, 'leadership ended');
+      if (why === 'stopping') this.#log?.info('stopped leading');
+      else this.#log?.warn({ why }, 'leadership lost');
       lead.abort(new Error(`leadership of lease ${this.#o.namespace}/${this.#o.name} ended: ${why}`));
       try {
         this.#o.onStoppedLeading?.();
@@ -162,19 +150,29 @@ export class LeaderElector {
   /** When the last successful attempt started (performance.now()). */
   #acquiredAt = 0;
 
-  async #attempt(signal: AbortSignal, renewing: boolean, budgetMs?: number): Promise<Attempt> {
+  async #attempt(signal: AbortSignal, renewing: boolean, budgetMs: number): Promise<Attempt> {
     const started = performance.now();
     const req = new AbortController();
     const abort = () => req.abort();
+    if (signal.aborted) abort();
     signal.addEventListener('abort', abort, { once: true });
-    // A renewal that hangs must not outlive the renew deadline.
-    const timer = budgetMs === undefined ? undefined : setTimeout(abort, Math.max(1, budgetMs));
+    // An attempt that hangs must not outlive the renew deadline; its connection is likely dead, and
+    // over HTTP/2 the next attempt would wait on it again.
+    let overBudget = false;
+    const timer = setTimeout(
+      () => {
+        overBudget = true;
+        abort();
+        this.#o.client.resetConnections?.();
+      },
+      Math.max(1, budgetMs),
+    );
     try {
       const result = await this.#tryAcquireOrRenew(req.signal, renewing);
       if (result === 'acquired') this.#acquiredAt = started;
       return result;
     } catch (err) {
-      if (!req.signal.aborted) this.#log?.info({ err, renewing }, 'lease update failed');
+      if (!req.signal.aborted || overBudget) this.#log?.info({ err, renewing }, 'lease update failed');
       return 'failed';
     } finally {
       clearTimeout(timer);

@@ -5,11 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
-import { type KubeTestEnv, startKubeTestEnv } from '../../../test/kube/env.ts';
-import { KubeClient } from './client.ts';
-import { LeaderElector, type LeaderElectorOptions, type Lease } from './leader-election.ts';
-import { Leases } from './resources.ts';
-import { kubeConfigVia, TcpProxy, waitFor } from './test-support.ts';
+import { KubeClient } from '../src/operator/kube/client.ts';
+import {
+  LeaderElector,
+  type LeaderElectorOptions,
+  type Lease,
+} from '../src/operator/kube/leader-election.ts';
+import { Leases } from '../src/operator/kube/resources.ts';
+import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { kubeConfigVia, TcpProxy, waitFor } from './kube/support.ts';
 
 const timing = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
 const namespace = 'default';
@@ -93,7 +97,7 @@ test('of two candidates exactly one leads, and it holds the Lease', async () => 
   const b = await candidate(lease, 'b');
   await waitFor('a leader', () => a.state.leading || b.state.leading);
   const [leader, follower] = a.state.leading ? [a, b] : [b, a];
-  const deadline = performance.now() + 2 * timing.leaseDurationMs;
+  const deadline = performance.now() + timing.leaseDurationMs + timing.retryPeriodMs;
   while (performance.now() < deadline) {
     assert.equal(leader.state.leading && !follower.state.leading, true, 'exactly one leads');
     await new Promise((r) => setTimeout(r, 100));

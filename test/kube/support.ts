@@ -12,8 +12,11 @@ export class TcpProxy {
   readonly #target: { host: string; port: number };
   readonly #server: net.Server;
   readonly #pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  readonly #frozen = new Set<net.Socket>();
   #refusing = false;
   port = 0;
+  /** Connections accepted so far. */
+  accepted = 0;
 
   constructor(target: URL) {
     this.#target = { host: target.hostname, port: Number(target.port) };
@@ -27,6 +30,7 @@ export class TcpProxy {
   }
 
   #accept(client: net.Socket): void {
+    this.accepted++;
     if (this.#refusing) {
       client.destroy();
       return;
@@ -67,11 +71,14 @@ export class TcpProxy {
       pair.upstream.pause();
       pair.client.pause();
       this.#pairs.delete(pair);
+      this.#frozen.add(pair.client).add(pair.upstream);
     }
   }
 
   async close(): Promise<void> {
     this.cut();
+    for (const socket of this.#frozen) socket.destroy();
+    this.#frozen.clear();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }

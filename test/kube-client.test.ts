@@ -5,13 +5,25 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type KubeTestEnv, startKubeTestEnv } from '../../../test/kube/env.ts';
-import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from './api-error.ts';
-import { KubeClient, type WatchEvent } from './client.ts';
-import { type CoreEvent, EventRecorder } from './events.ts';
-import { addFinalizer, controllerOwnerReference, removeFinalizer, retryOnConflict } from './owner.ts';
-import { ConfigMaps, Events, type KubeObject, Namespaces, Pods, RayClusters } from './resources.ts';
-import { waitFor } from './test-support.ts';
+import { isAlreadyExists, isConflict, isNotFound, KubeApiError } from '../src/operator/kube/api-error.ts';
+import { KubeClient, type WatchEvent } from '../src/operator/kube/client.ts';
+import { type CoreEvent, EventRecorder } from '../src/operator/kube/events.ts';
+import {
+  addFinalizer,
+  controllerOwnerReference,
+  removeFinalizer,
+  retryOnConflict,
+} from '../src/operator/kube/owner.ts';
+import {
+  ConfigMaps,
+  Events,
+  type KubeObject,
+  Namespaces,
+  Pods,
+  RayClusters,
+} from '../src/operator/kube/resources.ts';
+import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { waitFor } from './kube/support.ts';
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;

@@ -4,11 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { type KubeTestEnv, startKubeTestEnv } from '../../../test/kube/env.ts';
-import { KubeClient } from './client.ts';
-import { Informer, type InformerOptions, type ListWatchClient } from './informer.ts';
-import { ConfigMaps, type KubeObject, Namespaces, objectKey } from './resources.ts';
-import { compactEtcd, kubeConfigVia, TcpProxy, waitFor } from './test-support.ts';
+import { KubeClient } from '../src/operator/kube/client.ts';
+import { Informer, type InformerOptions, type ListWatchClient } from '../src/operator/kube/informer.ts';
+import { ConfigMaps, type KubeObject, Namespaces, objectKey } from '../src/operator/kube/resources.ts';
+import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { compactEtcd, kubeConfigVia, TcpProxy, waitFor } from './kube/support.ts';
 
 interface ConfigMap extends KubeObject {
   data?: Record<string, string>;
