@@ -28,6 +28,7 @@ let env: KubeTestEnv;
 let client: KubeClient;
 let operator: Operator;
 let metricsUrl: string;
+let healthUrl: string;
 const ns = 'rc-test';
 
 before(async () => {
@@ -52,7 +53,9 @@ before(async () => {
     idleRequeueMs: 5_000,
     dashboardPolicyNamespace: 'rayline-system',
   });
-  metricsUrl = `${(await operator.start()).metricsUrl}/metrics`;
+  const urls = await operator.start();
+  metricsUrl = `${urls.metricsUrl}/metrics`;
+  healthUrl = urls.healthUrl;
 });
 
 after(async () => {
@@ -288,4 +291,17 @@ test('informers recover after the API server restarts, and no pod is created twi
   await waitFor(async () => reconciles(await metrics()) >= start + 5, 30_000, '5 more reconciles');
   assert.equal((await podsOf('cpu', 'worker')).length, 5);
   assert.equal((await podsOf('cpu', 'head')).length, 1);
+});
+
+test('probes answer on the health port and metrics carry controller-runtime names per controller', async () => {
+  assert.equal((await fetch(`${healthUrl}/healthz`)).status, 200);
+  await waitFor(async () => (await fetch(`${healthUrl}/readyz`)).status === 200, 30_000, 'readyz');
+  const text = await (await fetch(metricsUrl)).text();
+  assert.match(
+    text,
+    /^controller_runtime_reconcile_total\{controller="raycluster",result="requeue_after"\} [1-9]/m,
+  );
+  assert.match(text, /^controller_runtime_reconcile_time_seconds_count\{controller="raycluster"\} [1-9]/m);
+  assert.match(text, /^workqueue_depth\{name="raycluster"\} \d+/m);
+  assert.match(text, /^rayline_operator_leader 1$/m);
 });
