@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { KubeClient } from '../src/operator/kube/client.ts';
 import { type KubeObject, Leases, Pods, RayClusters } from '../src/operator/kube/resources.ts';
-import { Operator } from '../src/operator/operator.ts';
+import type { Operator } from '../src/operator/operator.ts';
 import { waitFor } from './harness.ts';
 import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { createNamespace, testOperator } from './kube/operator.ts';
 
 let env: KubeTestEnv;
 let client: KubeClient;
@@ -17,14 +17,7 @@ const ns = 'leader-test';
 const operators: Operator[] = [];
 
 function startOperator(identity: string): Operator {
-  const operator = new Operator({
-    kubeConfig: env.kubeConfig,
-    log: pino({ level: process.env.RAYLINE_TEST_LOG_LEVEL ?? 'silent' }).child({ identity }),
-    namespaces: [ns],
-    host: '127.0.0.1',
-    metricsPort: 0,
-    healthPort: 0,
-    busyRequeueMs: 300,
+  const operator = testOperator(env, ns, {
     leaderElection: {
       namespace: ns,
       name: 'rayline-operator',
@@ -41,14 +34,7 @@ function startOperator(identity: string): Operator {
 before(async () => {
   env = await startKubeTestEnv();
   client = new KubeClient(env.kubeConfig);
-  await client.create(
-    { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: ns },
-    },
-  );
+  await createNamespace(client, ns);
 });
 
 after(async () => {

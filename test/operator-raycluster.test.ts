@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { KubeClient } from '../src/operator/kube/client.ts';
 import {
   type KubeObject,
@@ -18,11 +17,12 @@ import {
   ServiceAccounts,
   Services,
 } from '../src/operator/kube/resources.ts';
-import { Operator } from '../src/operator/operator.ts';
+import type { Operator } from '../src/operator/operator.ts';
 import type { Pod } from '../src/operator/raycluster/kube-types.ts';
 import type { RayCluster } from '../src/schema/raycluster.ts';
 import { waitFor } from './harness.ts';
 import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { createNamespace, testOperator } from './kube/operator.ts';
 
 let env: KubeTestEnv;
 let client: KubeClient;
@@ -34,25 +34,8 @@ const ns = 'rc-test';
 before(async () => {
   env = await startKubeTestEnv();
   client = new KubeClient(env.kubeConfig);
-  await client.create(
-    { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: ns },
-    },
-  );
-  operator = new Operator({
-    kubeConfig: env.kubeConfig,
-    log: pino({ level: process.env.RAYLINE_TEST_LOG_LEVEL ?? 'silent' }),
-    namespaces: [ns],
-    host: '127.0.0.1',
-    metricsPort: 0,
-    healthPort: 0,
-    busyRequeueMs: 300,
-    idleRequeueMs: 5_000,
-    dashboardPolicyNamespace: 'rayline-system',
-  });
+  await createNamespace(client, ns);
+  operator = testOperator(env, ns, { idleRequeueMs: 5_000, dashboardPolicyNamespace: 'rayline-system' });
   const urls = await operator.start();
   metricsUrl = `${urls.metricsUrl}/metrics`;
   healthUrl = urls.healthUrl;

@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
 import { KubeClient } from '../src/operator/kube/client.ts';
 import {
   Events,
@@ -15,7 +14,7 @@ import {
   RayServices,
   Services,
 } from '../src/operator/kube/resources.ts';
-import { Operator } from '../src/operator/operator.ts';
+import type { Operator } from '../src/operator/operator.ts';
 import type { Pod, Service } from '../src/operator/raycluster/kube-types.ts';
 import { KubernetesProvider } from '../src/runtime/autoscaler/kubernetes-provider.ts';
 import type { Condition } from '../src/schema/kube-common.ts';
@@ -23,6 +22,7 @@ import type { RayCluster } from '../src/schema/raycluster.ts';
 import type { RayService } from '../src/schema/rayservice.ts';
 import { startTestHead, type TestHead, waitFor } from './harness.ts';
 import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { createNamespace, testOperator } from './kube/operator.ts';
 
 const ns = 'rs-test';
 let env: KubeTestEnv;
@@ -35,22 +35,8 @@ const heads = new Map<string, TestHead>();
 before(async () => {
   env = await startKubeTestEnv();
   client = new KubeClient(env.kubeConfig);
-  await client.create(
-    { group: '', version: 'v1', plural: 'namespaces', kind: 'Namespace', namespaced: false },
-    {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: ns },
-    },
-  );
-  operator = new Operator({
-    kubeConfig: env.kubeConfig,
-    log: pino({ level: process.env.RAYLINE_TEST_LOG_LEVEL ?? 'silent' }),
-    namespaces: [ns],
-    host: '127.0.0.1',
-    metricsPort: 0,
-    healthPort: 0,
-    busyRequeueMs: 300,
+  await createNamespace(client, ns);
+  operator = testOperator(env, ns, {
     idleRequeueMs: 1_000,
     headAddress: (cluster) => heads.get(cluster.metadata.name ?? '')?.rest.address ?? 'http://127.0.0.1:9',
   });

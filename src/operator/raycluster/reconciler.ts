@@ -12,6 +12,7 @@ import {
   rayClusterSpecSchema,
 } from '../../schema/raycluster.ts';
 import { isAlreadyExists, isNotFound } from '../kube/api-error.ts';
+import { canonicalJson } from '../kube/canonical-json.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Expectations } from '../kube/expectations.ts';
@@ -37,7 +38,7 @@ import {
   buildHeadService,
   buildTokenSecret,
 } from './resources-builder.ts';
-import { computeClusterStatus, isPodReady } from './status.ts';
+import { computeClusterStatus } from './status.ts';
 import { planWorkers } from './worker-plan.ts';
 
 /** Read-only views of informer caches, keyed `namespace/name`. */
@@ -313,7 +314,7 @@ export class RayClusterReconciler {
     const previous = cluster.status ?? {};
     const { lastUpdateTime: _a, ...before } = previous;
     const { lastUpdateTime: _b, ...after } = status;
-    if (JSON.stringify(canonical(before)) === JSON.stringify(canonical(after))) return;
+    if (canonicalJson(before) === canonicalJson(after)) return;
     await this.#deps.client.patchStatus(
       RayClusters,
       cluster.metadata.namespace,
@@ -325,17 +326,3 @@ export class RayClusterReconciler {
     );
   }
 }
-
-/** JSON with sorted keys and no undefined values, for comparing statuses. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => [k, canonical(v)]),
-  );
-}
-
-export { isPodReady };

@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { RayClusterSpecInput } from '../../schema/raycluster.ts';
+import { canonicalJson } from '../kube/canonical-json.ts';
 
 type Spec = RayClusterSpecInput;
 type Group = NonNullable<Spec['workerGroupSpecs']>[number];
@@ -22,18 +23,8 @@ function withoutScaleFields(group: Group): Group {
   return rest as Group;
 }
 
-/** Stable JSON: object keys sorted, so key order in the manifest does not change the hash. */
-function stable(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stable).join(',')}]`;
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  const entries = Object.entries(value)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : 1));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stable(v)}`).join(',')}}`;
-}
-
 function digest(value: unknown): string {
-  return createHash('sha256').update(stable(value)).digest('base64url').slice(0, 22);
+  return createHash('sha256').update(canonicalJson(value)).digest('base64url').slice(0, 22);
 }
 
 export function clusterSpecHash(spec: Spec): string {

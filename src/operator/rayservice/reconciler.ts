@@ -11,6 +11,7 @@ import type { Condition } from '../../schema/kube-common.ts';
 import { type RayCluster, rayClusterSpecSchema } from '../../schema/raycluster.ts';
 import type { RayService, RayServiceStatus } from '../../schema/rayservice.ts';
 import { isAlreadyExists, isNotFound } from '../kube/api-error.ts';
+import { canonicalJson } from '../kube/canonical-json.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import { Pods, RayClusters, RayServices, Services } from '../kube/resources.ts';
@@ -31,7 +32,7 @@ import {
 import { clusterSpecHash, onlyGroupsAppended } from './cluster-spec.ts';
 import { type Diagnosis, diagnoseApplications, diagnosePods } from './diagnosis.ts';
 import { checkServeConfigV2, describeProblems } from './serve-config-check.ts';
-import { appStatuses, canonicalJson, conditionsOf, isReadyApps } from './status.ts';
+import { appStatuses, conditionsOf, isReadyApps } from './status.ts';
 
 export interface RayServiceReconcilerDeps {
   client: KubeClient;

@@ -34,19 +34,3 @@ export function conditionsOf(apps: Record<string, ApplicationDetails>): string {
   if (Object.keys(apps).length === 0) return 'the head reports no applications yet';
   return waiting.map(([name, a]) => `${name} is ${a.status}${a.message ? `: ${a.message}` : ''}`).join('; ');
 }
-
-/** JSON with sorted keys and no undefined values, for change detection. */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(
-    Object.entries(value)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => [k, sortKeys(v)]),
-  );
-}
