@@ -5,7 +5,7 @@
  * the config to a head that restarted, and explains in its conditions why anything is stuck.
  */
 import type { Logger } from 'pino';
-import type { ApplicationDetails, ServeRestClient } from '../../runtime/rest/client.ts';
+import type { ServeRestClient } from '../../runtime/rest/client.ts';
 import { formatIssues, issuesToText } from '../../schema/issues.ts';
 import type { Condition } from '../../schema/kube-common.ts';
 import { type RayCluster, rayClusterSpecSchema } from '../../schema/raycluster.ts';
@@ -32,6 +32,7 @@ import {
 import { clusterSpecHash, onlyGroupsAppended } from './cluster-spec.ts';
 import { type Diagnosis, diagnoseApplications, diagnosePods } from './diagnosis.ts';
 import { checkServeConfigV2, describeProblems } from './serve-config-check.ts';
+import { type HeadState, ServeConfigSync } from './serve-config-sync.ts';
 import { appStatuses, conditionsOf, isReadyApps } from './status.ts';
 
 export interface RayServiceReconcilerDeps {
@@ -48,20 +49,13 @@ export interface RayServiceReconcilerDeps {
   idleRequeueMs?: number;
 }
 
-/** What a head answered: its applications, or why it could not be asked. */
-type HeadState = { ok: true; apps: Record<string, ApplicationDetails> } | { ok: false; message: string };
-
-/** What this operator knows it submitted: cluster name → config digest. */
-type Submissions = Map<string, string>;
-
 export class RayServiceReconciler {
   readonly #deps: RayServiceReconcilerDeps;
-  readonly #submitted: Submissions = new Map();
-  /** Cluster name → when its head last came back empty and got the config again. */
-  readonly #headRestarts = new Map<string, string>();
+  readonly #configs: ServeConfigSync;
 
   constructor(deps: RayServiceReconcilerDeps) {
     this.#deps = deps;
+    this.#configs = new ServeConfigSync(deps);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -123,8 +117,10 @@ export class RayServiceReconciler {
     }
 
     // 3. The serve config on each head that can take it.
-    let activeState = active ? await this.#syncConfig(rs, active, config.config, configDigest) : undefined;
-    let pendingState = pending ? await this.#syncConfig(rs, pending, config.config, configDigest) : undefined;
+    let activeState = active ? await this.#configs.sync(rs, active, config.config, configDigest) : undefined;
+    let pendingState = pending
+      ? await this.#configs.sync(rs, pending, config.config, configDigest)
+      : undefined;
 
     // 4. Traffic moves only when every application on the pending cluster runs.
     if (pending && pendingState?.ok && isReadyApps(pendingState.apps)) {
@@ -165,7 +161,7 @@ export class RayServiceReconciler {
     status.numServeEndpoints = endpoints;
     const ready = readyApps !== undefined;
     const stuck = pending ? this.#diagnose(pending, pendingState) : undefined;
-    const restartedAt = active ? this.#headRestarts.get(active.metadata.name ?? '') : undefined;
+    const restartedAt = active ? this.#configs.restartedAt(active.metadata.name ?? '') : undefined;
     const readyReason = ready
       ? {
           reason: 'RunningAndHealthy',
@@ -256,46 +252,6 @@ export class RayServiceReconciler {
   async #retire(cluster: RayCluster, why: string): Promise<undefined> {
     await this.#deleteCluster(cluster, why);
     return undefined;
-  }
-
-  /** Submits the config where needed; undefined while the head is not ready. */
-  async #syncConfig(
-    rs: RayService,
-    cluster: RayCluster,
-    config: unknown,
-    digest: string,
-  ): Promise<HeadState | undefined> {
-    const headReady = cluster.status?.conditions?.some(
-      (c) => c.type === 'HeadPodReady' && c.status === 'True',
-    );
-    if (!headReady) return undefined;
-    const name = cluster.metadata.name ?? '';
-    try {
-      const rest = await this.#deps.headClient(cluster);
-      let details = await rest.getApplications();
-      const count = Object.keys(details.applications).length;
-      const known = this.#submitted.get(name);
-      if (known !== digest || count === 0) {
-        if (known === digest && count === 0) {
-          this.#headRestarts.set(name, new Date().toISOString());
-          this.#deps.events.event(
-            rs,
-            'Warning',
-            'HeadRestarted',
-            `the head of ${name} reports no applications; re-submitting serveConfigV2`,
-          );
-        }
-        await rest.putApplications(config as Parameters<ServeRestClient['putApplications']>[0]);
-        this.#submitted.set(name, digest);
-        this.#deps.events.event(rs, 'Normal', 'SubmittedServeConfig', `submitted serveConfigV2 to ${name}`);
-        details = await rest.getApplications();
-      }
-      return { ok: true, apps: details.applications };
-    } catch (err) {
-      const message = `RayCluster ${name}: ${(err as Error).message}`;
-      this.#deps.log.warn({ rayservice: rs.metadata.name, err }, 'serve config sync failed');
-      return { ok: false, message };
-    }
   }
 
   async #pointServices(rs: RayService, active: RayCluster): Promise<void> {
@@ -390,8 +346,7 @@ export class RayServiceReconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    this.#submitted.delete(cluster.metadata.name ?? '');
-    this.#headRestarts.delete(cluster.metadata.name ?? '');
+    this.#configs.forget(cluster.metadata.name ?? '');
     this.#deps.log.info({ raycluster: cluster.metadata.name, why }, 'deleted RayCluster');
   }
 
