@@ -59,7 +59,7 @@ test('one leader reconciles; after it stops, the other takes over within the lea
   await a.start();
   await waitFor(() => a.leading, 30_000, 'operator-a to lead');
   const b = startOperator('operator-b');
-  await b.start();
+  const bMetrics = `${(await b.start()).metricsUrl}/metrics`;
 
   const template = { spec: { containers: [{ name: 'c', image: 'rayline/rayline:0.1.0' }] } };
   await client.create<KubeObject>(RayClusters, {
@@ -70,6 +70,8 @@ test('one leader reconciles; after it stops, the other takes over within the lea
   } as KubeObject);
   await waitFor(async () => (await workerCount()) === 2, 30_000, '2 workers');
   assert.equal(b.leading, false);
+  // The follower's caches are warm, but it has not reconciled anything.
+  assert.doesNotMatch(await (await fetch(bMetrics)).text(), /^controller_runtime_reconcile_total\{/m);
   const lease = await client.get<KubeObject & { spec?: { holderIdentity?: string } }>(
     Leases,
     ns,

@@ -43,6 +43,17 @@ before(async () => {
   metricsUrl = `${(await operator.start()).metricsUrl}/metrics`;
 });
 
+/** The clusters the operator says it created, in order: a second one for one spec would show here. */
+async function createdClusters(): Promise<string[]> {
+  const { items } = await client.list<
+    KubeObject & { reason?: string; message?: string; firstTimestamp?: string }
+  >(Events, { namespace: ns });
+  return items
+    .filter((e) => e.reason === 'CreatedRayCluster')
+    .sort((a, b) => (a.metadata?.creationTimestamp ?? '').localeCompare(b.metadata?.creationTimestamp ?? ''))
+    .map((e) => /RayCluster (\S+)/.exec(e.message ?? '')?.[1] ?? '');
+}
+
 async function rayServiceReconciles(): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
   return [
@@ -180,6 +191,7 @@ test('a RayService gets its cluster, submits serveConfigV2 to the head, mirrors 
     'rayline.dev/node-type': 'head',
   });
   await waitForService('counts 2 serve endpoints', (rs) => rs.status?.numServeEndpoints === 2);
+  assert.deepEqual(await createdClusters(), [firstCluster]);
 });
 
 test('a serveConfigV2 change is re-submitted to the same cluster', async () => {
@@ -201,6 +213,19 @@ test('a head that restarted with no applications gets the config back', async ()
   const old = heads.get(firstCluster);
   assert.ok(old);
   await old.stop();
+  // While the head is down its workers keep serving: several reconciles later, every pod still has
+  // the serve label.
+  const start = await rayServiceReconciles();
+  await waitFor(
+    async () => (await rayServiceReconciles()) >= start + 3,
+    30_000,
+    '3 reconciles with the head down',
+  );
+  const serving = (await podsOf(firstCluster)).filter(
+    (p) => p.metadata?.labels?.['rayline.dev/serve'] === 'true',
+  );
+  assert.equal(serving.length, 2);
+  assert.equal((await getService()).status?.numServeEndpoints, 2);
   const fresh = await startTestHead();
   heads.set(firstCluster, fresh);
   await fresh.waitForApp('hello', ['RUNNING'], 60_000);
@@ -276,10 +301,11 @@ test('a cluster spec change upgrades to a new cluster: traffic moves only when i
 
   heads.set(next, await startTestHead());
   await runPods(next, 2);
-  const switched = await waitForService(
-    'switched',
-    (s) => s.status?.activeServiceStatus?.rayClusterName === next,
-  );
+  const switched = await waitForService('switched, never without serve endpoints', (s) => {
+    assert.ok((s.status?.numServeEndpoints ?? 0) > 0, `no serve endpoints: ${JSON.stringify(s.status)}`);
+    return s.status?.activeServiceStatus?.rayClusterName === next;
+  });
+  assert.deepEqual(await createdClusters(), [firstCluster, next]);
   assert.equal(conditionOf(switched, 'UpgradeInProgress')?.status, 'False');
   assert.equal(heads.get(next)?.head.controller.applicationDetails().hello?.status, 'RUNNING');
   const after = await client.get<Service & KubeObject>(Services, ns, 'demo-serve-svc');

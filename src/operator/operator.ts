@@ -97,6 +97,9 @@ export class Operator {
   #probes: ProbeServers | undefined;
   #running: Promise<void> | undefined;
   #leading = false;
+  #term: Promise<void> = Promise.resolve();
+  /** This term's reconcilers, told when a cluster is gone so that they forget it. */
+  #reconcilers: { forgetCluster(uid: string): void }[] = [];
 
   constructor(options: OperatorOptions) {
     this.#options = options;
@@ -168,7 +171,12 @@ export class Operator {
       renewDeadlineMs: election.renewDeadlineMs,
       retryPeriodMs: election.retryPeriodMs,
       logger: this.#log,
-      onStartedLeading: (leaderSignal) => this.#lead(leaderSignal),
+      // A lost term returns before its reconciles have wound down; the next one waits for them, so
+      // one key is never reconciled by two terms at once.
+      onStartedLeading: (leaderSignal) => {
+        this.#term = this.#term.then(() => this.#lead(leaderSignal));
+        return this.#term;
+      },
     });
     // Each run is one term: after losing the lease, campaign again (with warm caches).
     while (!signal.aborted) await elector.run(signal);
@@ -214,6 +222,7 @@ export class Operator {
       log: this.#log.child({ controller: 'rayservice' }),
       headClient: (cluster) => this.#headClient(cluster),
     });
+    this.#reconcilers = [clusters, services];
     return [
       {
         name: 'raycluster',
@@ -319,6 +328,7 @@ export class Operator {
       onDelete: (c) => {
         this.#expectations.delete(objectKey(c));
         this.#tokens.delete(c.metadata?.uid ?? '');
+        for (const reconciler of this.#reconcilers) reconciler.forgetCluster(c.metadata?.uid ?? '');
         this.#enqueue('raycluster', objectKey(c));
         this.#enqueue('rayservice', originKey(c));
       },

@@ -98,6 +98,35 @@ test('head pod: identity labels win over the template, owner reference, generate
     runAsGroup: 1000,
     fsGroup: 1000,
   });
+  assert.equal(pod.spec?.automountServiceAccountToken, false);
+  assert.deepEqual(container?.securityContext, {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+  });
+});
+
+test('a template securityContext is merged over the non-root defaults, not in place of them', () => {
+  const base = spec();
+  const withFsGroup = {
+    ...base,
+    headGroupSpec: {
+      ...base.headGroupSpec,
+      template: {
+        spec: {
+          securityContext: { fsGroup: 2000 },
+          containers: [{ name: 'h', securityContext: { privileged: false } }],
+        },
+      },
+    },
+  };
+  const pod = buildHeadPod(cluster, withFsGroup);
+  assert.deepEqual(pod.spec?.securityContext, {
+    runAsNonRoot: true,
+    runAsUser: 1000,
+    runAsGroup: 1000,
+    fsGroup: 2000,
+  });
+  assert.deepEqual(pod.spec?.containers[0]?.securityContext, { privileged: false });
 });
 
 test('worker pod: joins the head service FQDN, flags from requests and GPU limits, user env and probes kept', () => {
@@ -148,12 +177,18 @@ test('other accelerators become custom resources; a container with its own comma
 test('in-tree autoscaling: the head runs the Kubernetes provider under its own service account with a narrow role', () => {
   const pod = buildHeadPod(cluster, spec({ enableInTreeAutoscaling: true }));
   assert.equal(pod.spec?.serviceAccountName, 'demo-autoscaler');
+  assert.equal(pod.spec?.automountServiceAccountToken, true);
   assert.ok(pod.spec?.containers[0]?.args?.includes('--autoscaling-provider=kubernetes'));
   const [account, role, binding] = buildAutoscalerRbac(cluster);
   assert.equal(account.metadata?.name, 'demo-autoscaler');
   assert.deepEqual(role.rules, [
-    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch'] },
-    { apiGroups: ['rayline.dev'], resources: ['rayclusters'], verbs: ['get', 'patch'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+    {
+      apiGroups: ['rayline.dev'],
+      resources: ['rayclusters'],
+      resourceNames: ['demo'],
+      verbs: ['get', 'patch'],
+    },
   ]);
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'demo-autoscaler', namespace: 'ml' }]);
   assert.equal(binding.roleRef.name, 'demo-autoscaler');

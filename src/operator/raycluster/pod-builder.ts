@@ -57,7 +57,9 @@ export function buildHeadPod(
     startArguments(['--head'], { ...derived, ...resourceFlags(container) }, head.rayStartParams),
   );
   if (spec.enableInTreeAutoscaling && pod.spec && !pod.spec.serviceAccountName) {
+    // The head's autoscaler reads and patches its RayCluster: the one pod that needs an API token.
     pod.spec.serviceAccountName = autoscalerAccountName(cluster.name);
+    pod.spec.automountServiceAccountToken = true;
   }
   return pod;
 }
@@ -93,6 +95,7 @@ function buildPod(
   container.ports = mergePorts(container.ports, nodeType);
   container.livenessProbe ??= probe(nodeType, 120);
   container.readinessProbe ??= probe(nodeType, 10);
+  container.securityContext ??= { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
   const generateName = nodeType === 'head' ? `${cluster.name}-head-` : `${cluster.name}-${group}-worker-`;
   return {
     apiVersion: 'v1',
@@ -105,8 +108,16 @@ function buildPod(
       ownerReferences: [clusterOwnerReference(cluster)],
     },
     spec: {
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
+      // User code runs here: no API token unless the template asks, and not root unless it says so.
+      automountServiceAccountToken: false,
       ...(copy.spec as object),
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        ...(copy.spec.securityContext as object | undefined),
+      },
       containers: [container, ...(rest as Container[])],
     },
   } as Pod;

@@ -12,10 +12,10 @@ import {
   rayClusterSpecSchema,
 } from '../../schema/raycluster.ts';
 import { isAlreadyExists, isNotFound } from '../kube/api-error.ts';
-import { canonicalJson } from '../kube/canonical-json.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Expectations } from '../kube/expectations.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
 import {
   type KubeObject,
   NetworkPolicies,
@@ -72,10 +72,15 @@ interface Failure {
 export class RayClusterReconciler {
   readonly #deps: RayClusterReconcilerDeps;
   /** Cluster uids whose secret and RBAC exist: created once, owned (and collected) with the cluster. */
-  readonly #ensured = new Set<string>();
+  readonly #ensured = new Map<string, boolean>();
 
   constructor(deps: RayClusterReconcilerDeps) {
     this.#deps = deps;
+  }
+
+  /** Drops what this reconciler remembers of a cluster that is gone. */
+  forgetCluster(uid: string): void {
+    this.#ensured.delete(uid);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -141,8 +146,8 @@ export class RayClusterReconciler {
     if (!this.#deps.services.get(`${ref.namespace}/${headServiceName(ref.name)}`)) {
       acted = (await this.#createIfMissing(cluster, Services, buildHeadService(ref, spec))) || acted;
     }
-    const ensureKey = `${ref.uid}/${spec.enableInTreeAutoscaling === true}`;
-    if (this.#ensured.has(ensureKey)) return acted;
+    const autoscaling = spec.enableInTreeAutoscaling === true;
+    if (this.#ensured.get(ref.uid) === autoscaling) return acted;
     acted = (await this.#createIfMissing(cluster, Secrets, buildTokenSecret(ref), false)) || acted;
     if (spec.enableInTreeAutoscaling) {
       const [account, role, binding] = buildAutoscalerRbac(ref);
@@ -154,7 +159,7 @@ export class RayClusterReconciler {
       const policy = buildDashboardNetworkPolicy(ref, this.#deps.operatorNamespace);
       acted = (await this.#createIfMissing(cluster, NetworkPolicies, policy)) || acted;
     }
-    this.#ensured.add(ensureKey);
+    this.#ensured.set(ref.uid, autoscaling);
     return acted;
   }
 
@@ -311,17 +316,16 @@ export class RayClusterReconciler {
   }
 
   async #writeStatus(cluster: RayCluster, status: RayClusterStatus): Promise<void> {
-    const previous = cluster.status ?? {};
-    const { lastUpdateTime: _a, ...before } = previous;
-    const { lastUpdateTime: _b, ...after } = status;
-    if (canonicalJson(before) === canonicalJson(after)) return;
+    const { lastUpdateTime: _, ...before } = cluster.status ?? {};
+    const patch = mergePatch(before, { ...status, lastUpdateTime: undefined });
+    if (patch === undefined) return;
     await this.#deps.client.patchStatus(
       RayClusters,
       cluster.metadata.namespace,
       cluster.metadata.name ?? '',
       'merge',
       {
-        status: { ...status, lastUpdateTime: new Date().toISOString() },
+        status: { ...(patch as object), lastUpdateTime: new Date().toISOString() },
       },
     );
   }

@@ -81,8 +81,14 @@ export function buildAutoscalerRbac(cluster: ClusterRef): [ServiceAccount, Role,
       kind: 'Role',
       metadata: ownedMetadata(cluster, name),
       rules: [
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch'] },
-        { apiGroups: [RAYLINE_GROUP], resources: ['rayclusters'], verbs: ['get', 'patch'] },
+        // Its own cluster only: user code shares the head pod and must not reach other clusters.
+        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] },
+        {
+          apiGroups: [RAYLINE_GROUP],
+          resources: ['rayclusters'],
+          resourceNames: [cluster.name],
+          verbs: ['get', 'patch'],
+        },
       ],
     },
     {

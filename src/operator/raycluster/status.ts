@@ -67,8 +67,13 @@ export interface StatusInput {
 export function computeClusterStatus(input: StatusInput): RayClusterStatus {
   const { spec, pods, now } = input;
   const suspended = spec.suspend === true;
-  const head = pods.find((p) => p.metadata?.labels?.[LABEL_NODE_TYPE] === 'head');
-  const workers = pods.filter((p) => p.metadata?.labels?.[LABEL_NODE_TYPE] === 'worker');
+  // Pods on their way out count for nothing; of several heads (an old one still finishing), the ready one.
+  const live = pods.filter(
+    (p) => !p.metadata?.deletionTimestamp && p.status?.phase !== 'Failed' && p.status?.phase !== 'Succeeded',
+  );
+  const heads = live.filter((p) => p.metadata?.labels?.[LABEL_NODE_TYPE] === 'head');
+  const head = heads.find(isPodReady) ?? heads[0];
+  const workers = live.filter((p) => p.metadata?.labels?.[LABEL_NODE_TYPE] === 'worker');
   const groups = new Set(spec.workerGroupSpecs.map((g) => g.groupName));
   const ourWorkers = workers.filter((p) => groups.has(p.metadata?.labels?.[LABEL_GROUP] ?? ''));
 

@@ -14,7 +14,8 @@ import { isAlreadyExists, isNotFound } from '../kube/api-error.ts';
 import { canonicalJson } from '../kube/canonical-json.ts';
 import type { KubeClient } from '../kube/client.ts';
 import type { EventRecorder } from '../kube/events.ts';
-import { Pods, RayClusters, RayServices, Services } from '../kube/resources.ts';
+import { mergePatch } from '../kube/merge-patch.ts';
+import { type KubeObject, Pods, RayClusters, RayServices, Services } from '../kube/resources.ts';
 import type { ReconcileResult } from '../kube/work-queue.ts';
 import type { Pod, Service } from '../raycluster/kube-types.ts';
 import { LABEL_CLUSTER, LABEL_NODE_TYPE, LABEL_SERVE } from '../raycluster/labels.ts';
@@ -89,8 +90,8 @@ export class RayServiceReconciler {
     }
     const configDigest = canonicalJson(config.config);
     const goalHash = clusterSpecHash(rs.spec.rayClusterConfig);
-    let active = this.#cluster(ns, status.activeServiceStatus?.rayClusterName);
-    let pending = this.#cluster(ns, status.pendingServiceStatus?.rayClusterName);
+    let active = await this.#cluster(ns, status.activeServiceStatus?.rayClusterName);
+    let pending = await this.#cluster(ns, status.pendingServiceStatus?.rayClusterName);
 
     // 2. Which clusters should exist.
     let upgradeNote: Diagnosis | undefined;
@@ -105,7 +106,7 @@ export class RayServiceReconciler {
         if (pending) pending = await this.#retire(pending, 'upgradeStrategy.type is None');
       } else if (!pending || pending.metadata.annotations?.[ANNOTATION_CLUSTER_HASH] !== goalHash) {
         if (pending) await this.#retire(pending, 'rayClusterConfig changed again');
-        pending = await this.#createCluster(rs, goalHash, 'upgrade');
+        pending = await this.#createCluster(rs, goalHash, 'upgrade', active);
       }
     } else if (active && pending) {
       pending = await this.#retire(pending, 'rayClusterConfig is back to the active cluster’s');
@@ -124,6 +125,8 @@ export class RayServiceReconciler {
 
     // 4. Traffic moves only when every application on the pending cluster runs.
     if (pending && pendingState?.ok && isReadyApps(pendingState.apps)) {
+      // Its pods carry the serve label before the selector moves, so the service never goes empty.
+      await this.#labelServePods(rs, pending, true);
       const old = active;
       [active, activeState] = [pending, pendingState];
       [pending, pendingState] = [undefined, undefined];
@@ -161,7 +164,7 @@ export class RayServiceReconciler {
     status.numServeEndpoints = endpoints;
     const ready = readyApps !== undefined;
     const stuck = pending ? this.#diagnose(pending, pendingState) : undefined;
-    const restartedAt = active ? this.#configs.restartedAt(active.metadata.name ?? '') : undefined;
+    const restartedAt = active ? this.#configs.restartedAt(active.metadata.uid ?? '') : undefined;
     const readyReason = ready
       ? {
           reason: 'RunningAndHealthy',
@@ -197,20 +200,49 @@ export class RayServiceReconciler {
     };
   }
 
-  #cluster(ns: string, name: string | undefined): RayCluster | undefined {
+  /** Drops what this reconciler remembers of a cluster that is gone. */
+  forgetCluster(uid: string): void {
+    this.#configs.forget(uid);
+  }
+
+  /** The named cluster; one the cache has not seen yet (just created) is read from the server. */
+  async #cluster(ns: string, name: string | undefined): Promise<RayCluster | undefined> {
     if (!name) return undefined;
-    const cluster = this.#deps.clusters.get(`${ns}/${name}`);
+    const cluster =
+      this.#deps.clusters.get(`${ns}/${name}`) ??
+      (await this.#deps.client.get<RayCluster & KubeObject>(RayClusters, ns, name)) ??
+      undefined;
     return cluster?.metadata.deletionTimestamp ? undefined : cluster;
   }
 
-  async #createCluster(rs: RayService, hash: string, why: string): Promise<RayCluster> {
-    const cluster = buildServiceCluster(rs, clusterName(rs.metadata.name ?? ''), hash);
-    const created = await this.#deps.client.create(RayClusters, cluster);
+  /**
+   * Creates the cluster for this spec hash, unless one exists already: a status write the cache has
+   * not seen yet must not cost a second cluster (GPU users pay for each).
+   */
+  async #createCluster(rs: RayService, hash: string, why: string, except?: RayCluster): Promise<RayCluster> {
+    const { items } = await this.#deps.client.list<RayCluster & KubeObject>(RayClusters, {
+      namespace: rs.metadata.namespace,
+      labelSelector: `${LABEL_ORIGIN}=${rs.metadata.name}`,
+    });
+    const existing = items.find(
+      (c) =>
+        c.metadata.name !== except?.metadata.name &&
+        !c.metadata.deletionTimestamp &&
+        c.metadata.annotations?.[ANNOTATION_CLUSTER_HASH] === hash &&
+        !c.metadata.annotations?.[ANNOTATION_DELETE_AFTER] &&
+        c.metadata.ownerReferences?.some((o) => o.uid === rs.metadata.uid),
+    );
+    const created =
+      existing ??
+      (await this.#deps.client.create(
+        RayClusters,
+        buildServiceCluster(rs, clusterName(rs.metadata.name ?? ''), hash),
+      ));
     this.#deps.events.event(
       rs,
       'Normal',
       'CreatedRayCluster',
-      `created RayCluster ${created.metadata.name} (${why})`,
+      `${existing ? 'adopted' : 'created'} RayCluster ${created.metadata.name} (${why})`,
     );
     // Record it at once: the cache has not seen it yet, and the next reconcile must not create another.
     await this.#deps.client.patchStatus(RayServices, rs.metadata.namespace, rs.metadata.name ?? '', 'merge', {
@@ -288,12 +320,15 @@ export class RayServiceReconciler {
       .filter((p) => p.metadata?.labels?.[LABEL_CLUSTER] === cluster.metadata.name);
   }
 
-  /** A pod serves once it is ready and every application runs; the head only when not excluded. */
   async #labelServePods(rs: RayService, cluster: RayCluster, appsReady: boolean): Promise<void> {
     for (const pod of this.#podsOf(cluster)) {
       if (pod.metadata?.deletionTimestamp) continue;
       const isHead = pod.metadata?.labels?.[LABEL_NODE_TYPE] === 'head';
-      const serve = appsReady && isPodReady(pod) && !(isHead && rs.spec.excludeHeadPodFromServeSvc);
+      // A pod joins once every application runs, and then stays while it is ready: a config update
+      // or a head restart must not empty the serve service.
+      const serving = pod.metadata?.labels?.[LABEL_SERVE] === 'true';
+      const serve =
+        (appsReady || serving) && isPodReady(pod) && !(isHead && rs.spec.excludeHeadPodFromServeSvc);
       const want = serve ? 'true' : 'false';
       if (pod.metadata?.labels?.[LABEL_SERVE] === want) continue;
       try {
@@ -346,7 +381,7 @@ export class RayServiceReconciler {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    this.#configs.forget(cluster.metadata.name ?? '');
+    this.forgetCluster(cluster.metadata.uid ?? '');
     this.#deps.log.info({ raycluster: cluster.metadata.name, why }, 'deleted RayCluster');
   }
 
@@ -366,16 +401,11 @@ export class RayServiceReconciler {
   }
 
   async #writeStatus(rs: RayService, status: RayServiceStatus): Promise<void> {
-    const { lastUpdateTime: _a, ...before } = rs.status ?? {};
-    const { lastUpdateTime: _b, ...after } = status;
-    if (canonicalJson(before) === canonicalJson(after)) return;
+    const { lastUpdateTime: _, ...before } = rs.status ?? {};
+    const patch = mergePatch(before, { ...status, lastUpdateTime: undefined });
+    if (patch === undefined) return;
     await this.#deps.client.patchStatus(RayServices, rs.metadata.namespace, rs.metadata.name ?? '', 'merge', {
-      status: {
-        ...status,
-        activeServiceStatus: status.activeServiceStatus ?? null,
-        pendingServiceStatus: status.pendingServiceStatus ?? null,
-        lastUpdateTime: new Date().toISOString(),
-      },
+      status: { ...(patch as object), lastUpdateTime: new Date().toISOString() },
     });
   }
 }

@@ -21,22 +21,22 @@ export interface ServeConfigSyncDeps {
 
 export class ServeConfigSync {
   readonly #deps: ServeConfigSyncDeps;
-  /** Cluster name → digest of the config this operator submitted there. */
+  /** Cluster uid → digest of the config this operator submitted there. */
   readonly #submitted = new Map<string, string>();
-  /** Cluster name → when its head last came back empty and got the config again. */
+  /** Cluster uid → when its head last came back empty and got the config again. */
   readonly #headRestarts = new Map<string, string>();
 
   constructor(deps: ServeConfigSyncDeps) {
     this.#deps = deps;
   }
 
-  restartedAt(cluster: string): string | undefined {
-    return this.#headRestarts.get(cluster);
+  restartedAt(clusterUid: string): string | undefined {
+    return this.#headRestarts.get(clusterUid);
   }
 
-  forget(cluster: string): void {
-    this.#submitted.delete(cluster);
-    this.#headRestarts.delete(cluster);
+  forget(clusterUid: string): void {
+    this.#submitted.delete(clusterUid);
+    this.#headRestarts.delete(clusterUid);
   }
 
   /** Submits the config where needed; undefined while the head is not ready. */
@@ -51,14 +51,15 @@ export class ServeConfigSync {
     );
     if (!headReady) return undefined;
     const name = cluster.metadata.name ?? '';
+    const uid = cluster.metadata.uid ?? name;
     try {
       const rest = await this.#deps.headClient(cluster);
       let details = await rest.getApplications();
       const count = Object.keys(details.applications).length;
-      const known = this.#submitted.get(name);
+      const known = this.#submitted.get(uid);
       if (known !== digest || count === 0) {
         if (known === digest && count === 0) {
-          this.#headRestarts.set(name, new Date().toISOString());
+          this.#headRestarts.set(uid, new Date().toISOString());
           this.#deps.events.event(
             rs,
             'Warning',
@@ -67,7 +68,7 @@ export class ServeConfigSync {
           );
         }
         await rest.putApplications(config as Parameters<ServeRestClient['putApplications']>[0]);
-        this.#submitted.set(name, digest);
+        this.#submitted.set(uid, digest);
         this.#deps.events.event(rs, 'Normal', 'SubmittedServeConfig', `submitted serveConfigV2 to ${name}`);
         details = await rest.getApplications();
       }
