@@ -39,8 +39,3 @@ export function nodeLabels(cluster: string, nodeType: NodeType, group: string): 
     [LABEL_CREATED_BY]: OPERATOR_NAME,
   };
 }
-
-/** Selects every pod of a cluster. */
-export function clusterSelector(cluster: string): Record<string, string> {
-  return { [LABEL_CLUSTER]: cluster, [LABEL_CREATED_BY]: OPERATOR_NAME };
-}
