@@ -1,0 +1,61 @@
+/** LLMConfig validation, deployment options from YAML, and model sources. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { deploymentOptionsFromConfig, parseOpenAIAppArgs } from './config.ts';
+import { parseModelSource } from './model-source.ts';
+
+test('args get defaults and errors name the field', () => {
+  const args = parseOpenAIAppArgs({
+    llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'tiny:seed=1' } }],
+  });
+  assert.equal(args.llm_configs[0].engine, 'llama.cpp');
+  assert.deepEqual(args.llm_configs[0].engine_kwargs, {});
+  assert.throws(
+    () =>
+      parseOpenAIAppArgs({
+        llm_configs: [
+          { model_loading_config: { model_id: 'm', model_source: 'x' }, engine_kwargs: { parallel: 0 } },
+        ],
+      }),
+    /llm_configs\[0\]\.engine_kwargs\.parallel/,
+  );
+  assert.throws(
+    () =>
+      parseOpenAIAppArgs({
+        llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'x' }, engine: 'vllm' }],
+      }),
+    /llm_configs\[0\]\.engine/,
+  );
+  const twice = { model_loading_config: { model_id: 'm', model_source: 'x' } };
+  assert.throws(() => parseOpenAIAppArgs({ llm_configs: [twice, twice] }), /'m' appears more than once/);
+});
+
+test('deployment_config in snake_case becomes deployment() options; user_config keeps its keys', () => {
+  assert.deepEqual(
+    deploymentOptionsFromConfig({
+      num_replicas: 2,
+      autoscaling_config: { min_replicas: 1, target_ongoing_requests: 8 },
+      ray_actor_options: { num_gpus: 1 },
+      user_config: { some_key: 1 },
+    }),
+    {
+      numReplicas: 2,
+      autoscalingConfig: { minReplicas: 1, targetOngoingRequests: 8 },
+      rayActorOptions: { numGpus: 1 },
+      userConfig: { some_key: 1 },
+    },
+  );
+});
+
+test('model sources: tiny specs, and a missing file named in the error', () => {
+  assert.deepEqual(parseModelSource('tiny:seed=2,context=1024'), {
+    kind: 'tiny',
+    options: { seed: 2, contextLength: 1024 },
+    key: 'seed2-contextLength1024',
+  });
+  assert.throws(() => parseModelSource('tiny:size=3'), /'size=3'/);
+  assert.throws(
+    () => parseModelSource('models/nope.gguf', '/srv'),
+    /model_source 'models\/nope.gguf' not found \(looked for \/srv\/models\/nope.gguf\)/,
+  );
+});

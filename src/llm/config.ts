@@ -1,0 +1,77 @@
+/**
+ * `LLMConfig`, as YAML spells it (Ray Serve LLM's snake_case): which model, from where, on which
+ * engine with which engine settings, and the deployment options of its server. `args` of the
+ * OpenAI application builder carry a list of them.
+ */
+import { z } from 'zod';
+import { RaylineError } from '../errors.ts';
+import { formatIssues, issuesToText } from '../schema/issues.ts';
+import type { DeploymentOptions } from '../schema/options.ts';
+
+export const engineKwargsSchema = z.strictObject({
+  /** Tokens per sequence (prompt plus completion); llama.cpp's n_ctx. */
+  n_ctx: z.number().int().positive().optional(),
+  /** CPU threads; keep at or below the replica's free cores. */
+  threads: z.number().int().positive().optional(),
+  /** Layers offloaded to the GPU; 0 runs on the CPU. */
+  n_gpu_layers: z.number().int().min(0).optional(),
+  /** Sequences decoded together (continuous batching). */
+  parallel: z.number().int().positive().max(256).optional(),
+});
+
+export const llmConfigSchema = z.strictObject({
+  model_loading_config: z.strictObject({
+    /** The name clients send as `model`. */
+    model_id: z.string().min(1),
+    /**
+     * A local GGUF path (relative paths resolve against the replica's working directory), or
+     * `tiny:seed=N` for the generated tiny model (written to the temp folder on first use).
+     */
+    model_source: z.string().min(1),
+  }),
+  engine: z.enum(['llama.cpp']).default('llama.cpp'),
+  engine_kwargs: engineKwargsSchema.default({}),
+  /** Deployment options of this model's server, snake_case as in a serve config's `deployments`. */
+  deployment_config: z.record(z.string(), z.unknown()).default({}),
+  /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
+  accelerator: z.string().optional(),
+});
+
+export type LLMConfigInput = z.input<typeof llmConfigSchema>;
+export type LLMConfig = z.output<typeof llmConfigSchema>;
+
+export const openAIAppArgsSchema = z.strictObject({
+  llm_configs: z.array(llmConfigSchema).min(1),
+  /** Deployment options of the OpenAI ingress. */
+  ingress_deployment_config: z.record(z.string(), z.unknown()).default({}),
+});
+
+export type OpenAIAppArgs = z.output<typeof openAIAppArgsSchema>;
+
+/** Validates builder args; an error names every bad field. */
+export function parseOpenAIAppArgs(args: unknown): OpenAIAppArgs {
+  const result = openAIAppArgsSchema.safeParse(args);
+  if (!result.success) {
+    const issues = formatIssues(result.error);
+    throw new RaylineError('RL_CONFIG_INVALID', `invalid LLM app args: ${issuesToText(issues)}`, { issues });
+  }
+  const ids = result.data.llm_configs.map((c) => c.model_loading_config.model_id);
+  const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (dup !== undefined) {
+    throw new RaylineError('RL_CONFIG_INVALID', `llm_configs: model_id '${dup}' appears more than once`);
+  }
+  return result.data;
+}
+
+/** A snake_case deployment_config in the camelCase `deployment()` takes; user_config stays as is. */
+export function deploymentOptionsFromConfig(config: Record<string, unknown>): DeploymentOptions {
+  const camel = (key: string) => key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  const convert = (value: unknown, key: string): unknown => {
+    if (key === 'user_config' || key === 'resources' || key === 'placement_group_bundles') return value;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [camel(k), convert(v, k)]));
+  };
+  return Object.fromEntries(
+    Object.entries(config).map(([k, v]) => [camel(k), convert(v, k)]),
+  ) as DeploymentOptions;
+}

@@ -1,0 +1,96 @@
+/**
+ * `LLMServer`: the deployment that holds one model's engine. Its replicas load the model at start
+ * (a missing source fails the start with the source's name) and stream generation events to the
+ * OpenAI ingress through a handle; the caller's cancellation stops generation.
+ */
+import { RaylineError } from '../errors.ts';
+import { getRequestContext } from '../serve/context.ts';
+import type { LLMConfigInput } from './config.ts';
+import { llmConfigSchema } from './config.ts';
+import { coalesce } from './engine/coalesce.ts';
+import { LlamaCppEngine } from './engine/llama-cpp.ts';
+import type { ChatMessage, EngineStats, FinishReason, LLMEngine, SamplingParams } from './engine/types.ts';
+import { modelPath, parseModelSource } from './model-source.ts';
+
+export interface ServerGenerateRequest {
+  /** A prompt as it is, or chat messages formatted with the model's chat template. */
+  prompt?: string;
+  messages?: ChatMessage[];
+  sampling: SamplingParams;
+}
+
+export type ServerEvent =
+  | { type: 'delta'; text: string; tokens: number }
+  | {
+      type: 'done';
+      finish_reason: FinishReason;
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
+
+export class LLMServer {
+  readonly modelId: string;
+  readonly #engine: Promise<LLMEngine>;
+  #loadError: unknown;
+
+  constructor(config: LLMConfigInput) {
+    const c = llmConfigSchema.parse(config);
+    this.modelId = c.model_loading_config.model_id;
+    const source = parseModelSource(c.model_loading_config.model_source);
+    const kw = c.engine_kwargs;
+    this.#engine = modelPath(source).then((path) =>
+      LlamaCppEngine.load({
+        modelPath: path,
+        contextSize: kw.n_ctx,
+        threads: kw.threads,
+        gpuLayers: kw.n_gpu_layers,
+        parallel: kw.parallel,
+      }),
+    );
+    this.#engine.catch((error: unknown) => {
+      this.#loadError = error;
+    });
+  }
+
+  async #ready(): Promise<LLMEngine> {
+    try {
+      return await this.#engine;
+    } catch (error) {
+      throw new RaylineError(
+        'RL_UNAVAILABLE',
+        `model '${this.modelId}' is not available: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async *generate(request: ServerGenerateRequest): AsyncGenerator<ServerEvent> {
+    const engine = await this.#ready();
+    const prompt = request.messages ? engine.applyChatTemplate(request.messages) : (request.prompt ?? '');
+    const generation = engine.generate({
+      prompt,
+      sampling: request.sampling,
+      signal: getRequestContext().signal,
+    });
+    for await (const delta of coalesce(generation)) {
+      yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
+    }
+    const { finishReason, usage } = await generation.final;
+    yield {
+      type: 'done',
+      finish_reason: finishReason,
+      usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens },
+    };
+  }
+
+  async countTokens(text: string): Promise<number> {
+    return (await this.#ready()).countTokens(text);
+  }
+
+  async stats(): Promise<EngineStats> {
+    return (await this.#ready()).stats();
+  }
+
+  checkHealth(): void {
+    if (this.#loadError) throw this.#loadError;
+  }
+}

@@ -1,0 +1,377 @@
+/**
+ * The OpenAI-compatible LLM app (examples/llm) and the custom LLM deployment (examples/custom-llm)
+ * on Rayline's generated tiny llama model, driven by the official `openai` npm client: real replica
+ * processes, real llama.cpp, real HTTP. The tiny model's tokenizer is one token per UTF-8 byte and
+ * it never samples EOS, so token counts are exact.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI, { APIError } from 'openai';
+import { parse } from 'yaml';
+import type { ServeConfigInput } from '../src/schema/serve-config.ts';
+import { json, startTestHead, type TestHead, waitFor } from './harness.ts';
+
+const example = (name: string) => fileURLToPath(new URL(`../examples/${name}/`, import.meta.url));
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+let t: TestHead;
+let client: OpenAI;
+let applications: ServeConfigInput['applications'];
+
+before(async () => {
+  t = await startTestHead();
+  // The example's own config, with a second model added and room for 16 parallel long streams.
+  const config = parse(readFileSync(`${example('llm')}config.yaml`, 'utf8'));
+  const app = config.applications[0];
+  const [base] = app.args.llm_configs;
+  app.runtime_env = { working_dir: example('llm') };
+  app.args.llm_configs = [
+    {
+      ...base,
+      model_loading_config: { model_id: 'tiny-a', model_source: 'tiny:seed=1,context=8192' },
+      engine_kwargs: { ...base.engine_kwargs, n_ctx: 8192, parallel: 16 },
+    },
+    {
+      ...base,
+      model_loading_config: { model_id: 'tiny-b', model_source: 'tiny:seed=2' },
+      // One request at a time and one waiting: a third answers 429.
+      deployment_config: { num_replicas: 1, max_ongoing_requests: 1, max_queued_requests: 1 },
+    },
+  ];
+  applications = [
+    app,
+    {
+      name: 'custom-llm',
+      route_prefix: '/generate',
+      import_path: 'app.ts:build',
+      args: { model_source: 'tiny:seed=1' },
+      runtime_env: { working_dir: example('custom-llm') },
+    },
+  ];
+  await t.deploy({ applications });
+  await t.waitForApp('llm', ['RUNNING'], 60_000);
+  await t.waitForApp('custom-llm', ['RUNNING'], 60_000);
+  client = new OpenAI({ baseURL: `${t.http}/v1`, apiKey: 'x', maxRetries: 0 });
+});
+
+after(async () => {
+  await t.stop();
+});
+
+async function stats(model: string): Promise<{ generatedTokens: number; activeRequests: number }> {
+  return json(await fetch(`${t.http}/v1/rayline/stats?model=${model}`));
+}
+
+async function apiError(call: () => Promise<unknown>): Promise<APIError> {
+  try {
+    await call();
+  } catch (error) {
+    if (error instanceof APIError) return error;
+    throw error;
+  }
+  assert.fail('the call succeeded');
+}
+
+describe('OpenAI surface', () => {
+  test('GET /v1/models lists both models', async () => {
+    const models = await client.models.list();
+    assert.deepEqual(models.data.map((m) => m.id).sort(), ['tiny-a', 'tiny-b']);
+    assert.equal(models.data[0].object, 'model');
+  });
+
+  test('completion: exact usage, same seed gives the same text', async () => {
+    const prompt = 'héllo wörld';
+    const ask = () =>
+      client.completions.create({ model: 'tiny-a', prompt, max_tokens: 20, temperature: 0.8, seed: 7 });
+    const a = await ask();
+    const b = await ask();
+    assert.equal(a.object, 'text_completion');
+    assert.equal(a.model, 'tiny-a');
+    assert.equal(a.choices[0].finish_reason, 'length');
+    // BOS plus one token per UTF-8 byte.
+    assert.deepEqual(a.usage, {
+      prompt_tokens: bytes(prompt) + 1,
+      completion_tokens: 20,
+      total_tokens: bytes(prompt) + 21,
+    });
+    assert.ok(a.choices[0].text.length > 0);
+    assert.equal(a.choices[0].text, b.choices[0].text);
+    const c = await client.completions.create({
+      model: 'tiny-a',
+      prompt,
+      max_tokens: 20,
+      temperature: 0.8,
+      seed: 8,
+    });
+    assert.notEqual(c.choices[0].text, a.choices[0].text);
+  });
+
+  test('a stop string ends the text before it, with finish_reason stop', async () => {
+    const params = { model: 'tiny-a', prompt: 'abc', max_tokens: 40, temperature: 0.8, seed: 11 };
+    const full = (await client.completions.create(params)).choices[0].text;
+    // A two-character piece of the text (no replacement characters) from its middle.
+    const at = [...full.matchAll(/[\x21-\x7e]{2}/g)].find((m) => m.index > 3)?.index;
+    assert.ok(at !== undefined, `no usable stop string in ${JSON.stringify(full)}`);
+    const stop = full.slice(at, at + 2);
+    const cut = await client.completions.create({ ...params, stop: [stop] });
+    assert.equal(cut.choices[0].text, full.slice(0, full.indexOf(stop)));
+    assert.equal(cut.choices[0].finish_reason, 'stop');
+    assert.ok(cut.usage!.completion_tokens < 40);
+  });
+
+  test('chat: the ChatML template from the model metadata, exact prompt tokens', async () => {
+    const messages = [
+      { role: 'system' as const, content: 'be brief' },
+      { role: 'user' as const, content: 'hi ✓' },
+    ];
+    const res = await client.chat.completions.create({ model: 'tiny-a', messages, max_tokens: 12, seed: 3 });
+    assert.equal(res.object, 'chat.completion');
+    assert.equal(res.choices[0].message.role, 'assistant');
+    assert.equal(typeof res.choices[0].message.content, 'string');
+    // <s>, then per message <|im_start|> role\ncontent <|im_end|> \n, then <|im_start|> assistant\n.
+    const expected =
+      1 +
+      messages.reduce((n, m) => n + 1 + bytes(`${m.role}\n${m.content}`) + 1 + 1, 0) +
+      1 +
+      bytes('assistant\n');
+    assert.equal(res.usage?.prompt_tokens, expected);
+    assert.equal(res.usage?.completion_tokens, 12);
+  });
+
+  test('streaming: chunks arrive before the end and add up to the unstreamed text', async () => {
+    const params = { model: 'tiny-a', prompt: 'stream me', max_tokens: 200, temperature: 0.7, seed: 5 };
+    const whole = await client.completions.create(params);
+    const stream = await client.completions.create({ ...params, stream: true });
+    const arrivals: number[] = [];
+    let text = '';
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      arrivals.push(performance.now());
+      text += chunk.choices[0]?.text ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    const ended = performance.now();
+    assert.ok(arrivals.length > 10, `${arrivals.length} chunks`);
+    assert.ok(arrivals[0] < ended, 'the first chunk came before the end');
+    assert.equal(text, whole.choices[0].text);
+    assert.equal(finish, 'length');
+  });
+
+  test('chat streaming with usage: role first, content deltas, usage last', async () => {
+    const stream = await client.chat.completions.create({
+      model: 'tiny-b',
+      messages: [{ role: 'user', content: 'hello' }],
+      max_tokens: 30,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const chunks = [];
+    for await (const chunk of stream) chunks.push(chunk);
+    assert.equal(chunks[0].object, 'chat.completion.chunk');
+    assert.equal(chunks[0].choices[0].delta.role, 'assistant');
+    const last = chunks.at(-1)!;
+    assert.deepEqual(last.choices, []);
+    assert.equal(last.usage?.completion_tokens, 30);
+    assert.equal(chunks.at(-2)?.choices[0].finish_reason, 'length');
+  });
+
+  test('a client without the openai library gets SSE framed by the proxy', async () => {
+    const res = await fetch(`${t.http}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({ model: 'tiny-b', prompt: 'x', max_tokens: 5, stream: true }),
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const events = (await res.text()).split('\n\n').filter(Boolean);
+    assert.equal(events.at(-1), 'data: [DONE]');
+    for (const e of events.slice(0, -1))
+      assert.equal(JSON.parse(e.slice('data: '.length)).object, 'text_completion');
+  });
+
+  test('invalid requests answer OpenAI errors naming the parameter', async () => {
+    const cases: Array<[string, () => Promise<unknown>]> = [
+      ['n', () => client.completions.create({ model: 'tiny-a', prompt: 'x', n: 2 })],
+      ['temperature', () => client.completions.create({ model: 'tiny-a', prompt: 'x', temperature: 5 })],
+      ['max_tokens', () => client.completions.create({ model: 'tiny-a', prompt: 'x', max_tokens: -1 })],
+      ['messages', () => client.chat.completions.create({ model: 'tiny-a', messages: [] })],
+      [
+        'messages.0.role',
+        () =>
+          client.chat.completions.create({
+            model: 'tiny-a',
+            messages: [{ role: 'robot', content: 'x' } as unknown as OpenAI.ChatCompletionMessageParam],
+          }),
+      ],
+    ];
+    for (const [param, call] of cases) {
+      const error = await apiError(call);
+      assert.equal(error.status, 400, param);
+      assert.equal(error.param, param);
+      assert.equal((error.error as { type?: string }).type, 'invalid_request_error');
+      assert.ok(error.message.includes(param), error.message);
+    }
+    // A prompt that does not fit the context: 400 from the engine.
+    const tooLong = await apiError(() =>
+      client.completions.create({ model: 'tiny-b', prompt: 'x'.repeat(600) }),
+    );
+    assert.equal(tooLong.status, 400);
+    assert.match(tooLong.message, /context size/);
+  });
+
+  test('an unknown model answers 404 model_not_found', async () => {
+    const error = await apiError(() => client.completions.create({ model: 'nope', prompt: 'x' }));
+    assert.equal(error.status, 404);
+    assert.equal(error.code, 'model_not_found');
+    assert.equal(error.param, 'model');
+    const raw = await fetch(`${t.http}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }),
+    });
+    const body = await json(raw);
+    assert.deepEqual(Object.keys(body.error).sort(), ['code', 'message', 'param', 'type']);
+  });
+
+  test('a full queue answers 429 in OpenAI form', async () => {
+    const controller = new AbortController();
+    const calls = [1, 2, 3].map(() =>
+      client.completions.create(
+        { model: 'tiny-b', prompt: 'busy', max_tokens: 400, stream: true },
+        { signal: controller.signal },
+      ),
+    );
+    try {
+      // The first failure among the three; the other two are running or queued until aborted.
+      const rejected = await new Promise<unknown>((resolve) => {
+        for (const call of calls) call.catch(resolve);
+      });
+      assert.ok(rejected instanceof APIError, String(rejected));
+      assert.equal(rejected.status, 429);
+      assert.equal((rejected.error as { type?: string }).type, 'rate_limit_error');
+    } finally {
+      controller.abort();
+      await Promise.allSettled(calls);
+    }
+    await waitFor(async () => (await stats('tiny-b')).activeRequests === 0, 10_000, 'tiny-b to be idle');
+  });
+
+  test('two models in one app are routed by model', async () => {
+    const [a0, b0] = [await stats('tiny-a'), await stats('tiny-b')];
+    const params = { prompt: 'same prompt', max_tokens: 24, temperature: 0.8, seed: 1 };
+    const a = await client.completions.create({ model: 'tiny-a', ...params });
+    const b = await client.completions.create({ model: 'tiny-b', ...params });
+    assert.equal(a.model, 'tiny-a');
+    assert.equal(b.model, 'tiny-b');
+    assert.notEqual(a.choices[0].text, b.choices[0].text);
+    const [a1, b1] = [await stats('tiny-a'), await stats('tiny-b')];
+    assert.equal(a1.generatedTokens - a0.generatedTokens, 24);
+    assert.equal(b1.generatedTokens - b0.generatedTokens, 24);
+  });
+
+  test('16 concurrent streams all complete and overlap in time', async () => {
+    // Overlap is read where it happens, in the engine: how many generations run at once. (Client-side
+    // arrival times also depend on how this process, which hosts the proxy too, schedules 16 readers.)
+    let peak = 0;
+    let done = false;
+    const poll = (async () => {
+      while (!done) peak = Math.max(peak, (await stats('tiny-a')).activeRequests);
+    })();
+    const runs = Array.from({ length: 16 }, async (_, i) => {
+      const stream = await client.completions.create({
+        model: 'tiny-a',
+        prompt: `stream ${i}`,
+        max_tokens: 400,
+        seed: i,
+        stream: true,
+        stream_options: { include_usage: true },
+      });
+      let chunks = 0;
+      let completionTokens = 0;
+      for await (const chunk of stream) {
+        chunks++;
+        completionTokens = chunk.usage?.completion_tokens ?? completionTokens;
+      }
+      return { chunks, completionTokens };
+    });
+    const results = await Promise.all(runs).finally(() => {
+      done = true;
+    });
+    await poll;
+    assert.ok(
+      results.every((r) => r.completionTokens === 400 && r.chunks > 2),
+      JSON.stringify(results),
+    );
+    assert.equal(peak, 16, `at most ${peak} generations ran at once`);
+  });
+
+  test('a cancelled stream stops generation', async () => {
+    const before = await stats('tiny-a');
+    assert.equal(before.activeRequests, 0);
+    const stream = await client.completions.create({
+      model: 'tiny-a',
+      prompt: 'cancel me',
+      max_tokens: 6000,
+      stream: true,
+    });
+    let chunks = 0;
+    for await (const _ of stream) if (++chunks === 5) break; // leaving the loop aborts the request
+    const stopped = await waitFor(
+      async () => {
+        const s = await stats('tiny-a');
+        return s.activeRequests === 0 ? s : undefined;
+      },
+      10_000,
+      'the generation to stop',
+    );
+    const generated = stopped.generatedTokens - before.generatedTokens;
+    // Measured: 20 to 40 tokens between the client's break and the engine's stop; 6000 if it ran on.
+    assert.ok(generated < 1000, `${generated} tokens generated`);
+    // Other work takes a while; the cancelled generation's count stays where it stopped.
+    await client.completions.create({ model: 'tiny-b', prompt: 'x', max_tokens: 100 });
+    assert.equal((await stats('tiny-a')).generatedTokens, stopped.generatedTokens);
+  });
+});
+
+describe('model sources', () => {
+  test('a missing model file fails the deployment with an error naming the source', async () => {
+    await t.deploy({
+      applications: [
+        ...(applications ?? []),
+        {
+          name: 'missing',
+          route_prefix: '/missing',
+          import_path: 'app.ts:build',
+          runtime_env: { working_dir: example('llm') },
+          args: {
+            llm_configs: [{ model_loading_config: { model_id: 'gone', model_source: 'models/gone.gguf' } }],
+          },
+        },
+      ],
+    });
+    const app = await t.waitForApp('missing', ['DEPLOY_FAILED'], 60_000);
+    assert.match(app.message, /model_source 'models\/gone.gguf' not found/);
+  });
+});
+
+describe('custom LLM deployment', () => {
+  test('answers {text, tokens}', async () => {
+    const res = await fetch(`${t.http}/generate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'Once upon a time', temperature: 0.7, max_tokens: 12 }),
+    });
+    assert.equal(res.status, 200);
+    const body = await json(res);
+    assert.equal(body.tokens, 12);
+    assert.equal(typeof body.text, 'string');
+  });
+
+  test('a bad field answers 400 naming it', async () => {
+    const res = await fetch(`${t.http}/generate`, { method: 'POST', body: JSON.stringify({ prompt: 1 }) });
+    assert.equal(res.status, 400);
+    assert.match((await json(res)).message, /prompt/);
+  });
+});
