@@ -7,9 +7,15 @@
  * One `LLMServer` deployment per model (named `LLMServer_<model_id>`, its options from
  * `deployment_config`) behind one `OpenAIIngress` that routes by the request's `model`.
  */
+import type { DeploymentOptions } from '../schema/options.ts';
 import type { Application } from '../serve/deployment.ts';
 import { Deployment } from '../serve/deployment.ts';
-import { deploymentOptionsFromConfig, type LLMConfigInput, parseOpenAIAppArgs } from './config.ts';
+import {
+  deploymentOptionsFromConfig,
+  type LLMConfig,
+  type LLMConfigInput,
+  parseOpenAIAppArgs,
+} from './config.ts';
 import { OpenAIIngress } from './openai/ingress.ts';
 import { LLMServer } from './server.ts';
 
@@ -18,15 +24,39 @@ export function serverDeploymentName(modelId: string): string {
   return `LLMServer_${modelId.replace(/[^A-Za-z0-9_.-]/g, '_')}`;
 }
 
+/**
+ * Requests an LLM replica holds at once (Ray Serve's default is 5, for one-at-a-time models).
+ * Several sequences decode together in one replica, so it takes many more. Ray Serve LLM leaves
+ * both limits effectively unbounded (1e9, `RAY_SERVE_LLM_DEFAULT_MAX_ONGOING_REQUESTS` and
+ * `..._MAX_TARGET_ONGOING_REQUESTS` in its constants) and lets vLLM queue; a bounded value keeps
+ * 429s and autoscaling meaningful here.
+ */
+export const LLM_MAX_ONGOING_REQUESTS = 64;
+/** Autoscaling's target per LLM replica (Ray Serve's default is 2): half of the cap. */
+export const LLM_TARGET_ONGOING_REQUESTS = 32;
+
+/** A model's server options: its deployment_config over the LLM defaults. */
+export function llmServerOptions(config: LLMConfig): DeploymentOptions {
+  const given = deploymentOptionsFromConfig(config.deployment_config);
+  const autoscaling = given.autoscalingConfig
+    ? {
+        autoscalingConfig: { targetOngoingRequests: LLM_TARGET_ONGOING_REQUESTS, ...given.autoscalingConfig },
+      }
+    : {};
+  // An upstream server may take minutes to start; with a user_config the replica's reconfigure
+  // hook waits for it, so a server that cannot start fails the deployment instead of its requests.
+  const userConfig =
+    config.engine === 'openai-upstream' && given.userConfig === undefined ? { userConfig: {} } : {};
+  return { maxOngoingRequests: LLM_MAX_ONGOING_REQUESTS, ...given, ...autoscaling, ...userConfig };
+}
+
 export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenAIIngress> {
   const parsed = parseOpenAIAppArgs(args);
   const servers: Record<string, Application<LLMServer>> = {};
   for (const config of parsed.llm_configs) {
     const id = config.model_loading_config.model_id;
     const server = new Deployment<LLMServer, [LLMConfigInput]>(LLMServer, {
-      // Several sequences decode together in one replica, so it takes more than Ray's default of 5.
-      maxOngoingRequests: 64,
-      ...deploymentOptionsFromConfig(config.deployment_config),
+      ...llmServerOptions(config),
       name: serverDeploymentName(id),
     });
     servers[id] = server.bind(config);

@@ -19,23 +19,52 @@ export const engineKwargsSchema = z.strictObject({
   parallel: z.number().int().positive().max(256).optional(),
 });
 
-export const llmConfigSchema = z.strictObject({
-  model_loading_config: z.strictObject({
-    /** The name clients send as `model`. */
-    model_id: z.string().min(1),
-    /**
-     * A local GGUF path (relative paths resolve against the replica's working directory), or
-     * `tiny:seed=N` for the generated tiny model (written to the temp folder on first use).
-     */
-    model_source: z.string().min(1),
-  }),
-  engine: z.enum(['llama.cpp']).default('llama.cpp'),
-  engine_kwargs: engineKwargsSchema.default({}),
-  /** Deployment options of this model's server, snake_case as in a serve config's `deployments`. */
-  deployment_config: z.record(z.string(), z.unknown()).default({}),
-  /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
-  accelerator: z.string().optional(),
-});
+/** `engine: openai-upstream`: a running OpenAI-compatible server, or the command that starts one. */
+export const upstreamEngineKwargsSchema = z
+  .strictObject({
+    /** `http://host:port/v1` of a running server. */
+    base_url: z.url().optional(),
+    api_key: z.string().optional(),
+    /** The server the replica starts, argv style (e.g. `['vllm', 'serve', 'model']`). */
+    command: z.array(z.string().min(1)).min(1).optional(),
+    /** The port the started server listens on (default 8000). */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Answers 2xx once the started server serves: `/health` (default, vLLM) or `/v1/models`. */
+    health_path: z.string().startsWith('/').optional(),
+    startup_timeout_s: z.number().positive().optional(),
+  })
+  .refine((k) => (k.base_url === undefined) !== (k.command === undefined), {
+    message: 'give exactly one of base_url and command',
+  });
+
+export const llmConfigSchema = z
+  .strictObject({
+    model_loading_config: z.strictObject({
+      /** The name clients send as `model`. */
+      model_id: z.string().min(1),
+      /**
+       * A local GGUF path (relative paths resolve against the replica's working directory), or
+       * `tiny:seed=N` for the generated tiny model (written to the temp folder on first use). With
+       * `engine: openai-upstream`, the name the upstream server knows the model by.
+       */
+      model_source: z.string().min(1),
+    }),
+    engine: z.enum(['llama.cpp', 'openai-upstream']).default('llama.cpp'),
+    /** Checked against the engine's own schema below. */
+    engine_kwargs: z.record(z.string(), z.unknown()).default({}),
+    /** Deployment options of this model's server, snake_case as in a serve config's `deployments`. */
+    deployment_config: z.record(z.string(), z.unknown()).default({}),
+    /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
+    accelerator: z.string().optional(),
+  })
+  .superRefine((config, ctx) => {
+    const schema = config.engine === 'openai-upstream' ? upstreamEngineKwargsSchema : engineKwargsSchema;
+    const result = schema.safeParse(config.engine_kwargs);
+    if (result.success) return;
+    for (const issue of result.error.issues) {
+      ctx.addIssue({ code: 'custom', message: issue.message, path: ['engine_kwargs', ...issue.path] });
+    }
+  });
 
 export type LLMConfigInput = z.input<typeof llmConfigSchema>;
 export type LLMConfig = z.output<typeof llmConfigSchema>;

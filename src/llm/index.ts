@@ -1,5 +1,11 @@
 /** LLM serving: the OpenAI-compatible application, its configuration, the server and the engines. */
-export { buildOpenAIApp, serverDeploymentName } from './app.ts';
+export {
+  buildOpenAIApp,
+  LLM_MAX_ONGOING_REQUESTS,
+  LLM_TARGET_ONGOING_REQUESTS,
+  llmServerOptions,
+  serverDeploymentName,
+} from './app.ts';
 export {
   type LLMConfig,
   type LLMConfigInput,
@@ -7,8 +13,10 @@ export {
   type OpenAIAppArgs,
   openAIAppArgsSchema,
   parseOpenAIAppArgs,
+  upstreamEngineKwargsSchema,
 } from './config.ts';
 export { LLAMA_CPP_DEFAULTS, LlamaCppEngine, type LlamaCppOptions } from './engine/llama-cpp.ts';
+export { OpenAIUpstreamEngine, type OpenAIUpstreamOptions } from './engine/openai-upstream.ts';
 export type * from './engine/types.ts';
 export { type ModelSource, modelPath, parseModelSource } from './model-source.ts';
 export { OpenAIIngress } from './openai/ingress.ts';

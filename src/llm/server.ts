@@ -5,10 +5,11 @@
  */
 import { RaylineError } from '../errors.ts';
 import { getRequestContext } from '../serve/context.ts';
-import type { LLMConfigInput } from './config.ts';
-import { llmConfigSchema } from './config.ts';
+import type { LLMConfig, LLMConfigInput } from './config.ts';
+import { engineKwargsSchema, llmConfigSchema, upstreamEngineKwargsSchema } from './config.ts';
 import { coalesce } from './engine/coalesce.ts';
 import { LlamaCppEngine } from './engine/llama-cpp.ts';
+import { OpenAIUpstreamEngine } from './engine/openai-upstream.ts';
 import type { ChatMessage, EngineStats, FinishReason, LLMEngine, SamplingParams } from './engine/types.ts';
 import { modelPath, parseModelSource } from './model-source.ts';
 
@@ -30,25 +31,29 @@ export type ServerEvent =
 export class LLMServer {
   readonly modelId: string;
   readonly #engine: Promise<LLMEngine>;
+  #loaded: LLMEngine | undefined;
   #loadError: unknown;
 
   constructor(config: LLMConfigInput) {
     const c = llmConfigSchema.parse(config);
     this.modelId = c.model_loading_config.model_id;
-    const source = parseModelSource(c.model_loading_config.model_source);
-    const kw = c.engine_kwargs;
-    this.#engine = modelPath(source).then((path) =>
-      LlamaCppEngine.load({
-        modelPath: path,
-        contextSize: kw.n_ctx,
-        threads: kw.threads,
-        gpuLayers: kw.n_gpu_layers,
-        parallel: kw.parallel,
-      }),
+    this.#engine = c.engine === 'openai-upstream' ? startUpstream(c) : loadLlamaCpp(c);
+    this.#engine.then(
+      (engine) => {
+        this.#loaded = engine;
+      },
+      (error: unknown) => {
+        this.#loadError = error;
+      },
     );
-    this.#engine.catch((error: unknown) => {
-      this.#loadError = error;
-    });
+  }
+
+  /**
+   * Called at start with the deployment's user_config (the builder gives upstream servers one), so
+   * the replica is ready only once its engine is: a server that cannot start fails the deployment.
+   */
+  async reconfigure(_userConfig: unknown): Promise<void> {
+    await this.#engine;
   }
 
   async #ready(): Promise<LLMEngine> {
@@ -65,12 +70,16 @@ export class LLMServer {
 
   async *generate(request: ServerGenerateRequest): AsyncGenerator<ServerEvent> {
     const engine = await this.#ready();
-    const prompt = request.messages ? engine.applyChatTemplate(request.messages) : (request.prompt ?? '');
-    const generation = engine.generate({
-      prompt,
-      sampling: request.sampling,
-      signal: getRequestContext().signal,
-    });
+    const { signal } = getRequestContext();
+    // An upstream server applies its own chat template: chats go to it as messages.
+    const generation =
+      request.messages && engine instanceof OpenAIUpstreamEngine
+        ? engine.generateChat(request.messages, request.sampling, signal)
+        : engine.generate({
+            prompt: request.messages ? engine.applyChatTemplate(request.messages) : (request.prompt ?? ''),
+            sampling: request.sampling,
+            signal,
+          });
     for await (const delta of coalesce(generation)) {
       yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
     }
@@ -92,5 +101,33 @@ export class LLMServer {
 
   checkHealth(): void {
     if (this.#loadError) throw this.#loadError;
+    if (this.#loaded instanceof OpenAIUpstreamEngine) this.#loaded.checkHealth();
   }
+}
+
+function loadLlamaCpp(c: LLMConfig): Promise<LLMEngine> {
+  const source = parseModelSource(c.model_loading_config.model_source);
+  const kw = engineKwargsSchema.parse(c.engine_kwargs);
+  return modelPath(source).then((path) =>
+    LlamaCppEngine.load({
+      modelPath: path,
+      contextSize: kw.n_ctx,
+      threads: kw.threads,
+      gpuLayers: kw.n_gpu_layers,
+      parallel: kw.parallel,
+    }),
+  );
+}
+
+function startUpstream(c: LLMConfig): Promise<LLMEngine> {
+  const kw = upstreamEngineKwargsSchema.parse(c.engine_kwargs);
+  return OpenAIUpstreamEngine.start({
+    model: c.model_loading_config.model_source,
+    baseUrl: kw.base_url,
+    apiKey: kw.api_key,
+    command: kw.command,
+    port: kw.port,
+    healthPath: kw.health_path,
+    startupTimeoutS: kw.startup_timeout_s,
+  });
 }
