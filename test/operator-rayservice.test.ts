@@ -192,6 +192,22 @@ test('a RayService gets its cluster, submits serveConfigV2 to the head, mirrors 
   });
   await waitForService('counts 2 serve endpoints', (rs) => rs.status?.numServeEndpoints === 2);
   assert.deepEqual(await createdClusters(), [firstCluster]);
+  // Settled: reconciles go on, but neither the RayService nor its cluster is written again.
+  const versions = async () =>
+    [
+      (await getService()).metadata.resourceVersion,
+      (await client.get(RayClusters, ns, firstCluster))?.metadata?.resourceVersion,
+    ].join();
+  await waitFor(
+    async () => {
+      const before = await versions();
+      const start = await rayServiceReconciles();
+      await waitFor(async () => (await rayServiceReconciles()) >= start + 3, 30_000, '3 more reconciles');
+      return (await versions()) === before;
+    },
+    60_000,
+    'no more status writes once settled',
+  );
 });
 
 test('a serveConfigV2 change is re-submitted to the same cluster', async () => {

@@ -6,6 +6,12 @@ test('equal objects need no patch, whatever their key order or undefined members
   assert.equal(mergePatch({ a: 1, b: { c: [1, 2] } }, { b: { c: [1, 2] }, a: 1, d: undefined }), undefined);
 });
 
+test('objects inside arrays compare by content, not key order (the server reorders them)', () => {
+  const built = { conditions: [{ type: 'Ready', status: 'True', reason: 'R', lastTransitionTime: 't' }] };
+  const stored = { conditions: [{ lastTransitionTime: 't', reason: 'R', status: 'True', type: 'Ready' }] };
+  assert.equal(mergePatch(stored, built), undefined);
+});
+
 test('removed keys become null, nested changes stay nested, arrays are replaced whole', () => {
   assert.deepEqual(
     mergePatch(

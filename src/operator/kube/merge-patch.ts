@@ -4,6 +4,8 @@
  * forever; an empty patch means nothing changed.
  */
 
+import { canonicalJson } from './canonical-json.ts';
+
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -13,7 +15,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 /** undefined when `after` equals `before`. */
 export function mergePatch(before: unknown, after: unknown): Json | undefined {
   if (!isObject(before) || !isObject(after)) {
-    return JSON.stringify(before) === JSON.stringify(after) ? undefined : ((after ?? null) as Json);
+    // Key order inside arrays (conditions) differs between what we build and what the server returns.
+    return canonicalJson(before) === canonicalJson(after) ? undefined : ((after ?? null) as Json);
   }
   const patch: Record<string, Json> = {};
   for (const key of Object.keys(before)) {
