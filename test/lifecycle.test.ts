@@ -189,8 +189,12 @@ describe('chaos', () => {
     // a call the replica started in the very event-loop turn it was killed, before it could say so,
     // is sent to another replica and succeeds there.)
     const failed = result.failed.map((f) => f.id);
-    const notRunning = failed.filter((id) => !runningAtDeath.has(id));
-    assert.deepEqual(notRunning, [], `failed although not running on a killed replica: ${notRunning}`);
+    const notRunning = result.failed.filter((f) => !runningAtDeath.has(f.id));
+    assert.deepEqual(
+      notRunning.map((f) => f.id),
+      [],
+      `failed although not running on a killed replica: ${notRunning.map((f) => `${f.id} (${f.status}: ${f.body})`).join('; ')}`,
+    );
     assert.ok(failed.length > 0, 'no request was running on any killed replica: the test proved nothing');
     for (const f of result.failed) {
       assert.equal(f.status, 500);
