@@ -16,7 +16,7 @@ import { KubeClient } from './kube/client.ts';
 import { EventRecorder } from './kube/events.ts';
 import { Expectations } from './kube/expectations.ts';
 import { Informer } from './kube/informer.ts';
-import { LeaderElector } from './kube/leader-election.ts';
+import { LeaderElector, type LeaderElectorOptions } from './kube/leader-election.ts';
 import {
   type KubeObject,
   objectKey,
@@ -47,14 +47,10 @@ export interface OperatorOptions {
   log: Logger;
   /** Namespaces to watch; empty: all. */
   namespaces: readonly string[];
-  leaderElection?: {
-    namespace: string;
-    name: string;
-    identity?: string;
-    leaseDurationMs?: number;
-    renewDeadlineMs?: number;
-    retryPeriodMs?: number;
-  };
+  leaderElection?: Pick<
+    LeaderElectorOptions,
+    'namespace' | 'name' | 'identity' | 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'
+  >;
   host?: string;
   metricsPort: number;
   healthPort: number;

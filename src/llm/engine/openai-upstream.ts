@@ -112,12 +112,11 @@ export class OpenAIUpstreamEngine implements LLMEngine {
   }
 
   #stream(input: Input, sampling: SamplingParams, signal?: AbortSignal): Generation {
-    let settle!: (value: { finishReason: FinishReason; usage: Usage }) => void;
-    let fail!: (error: unknown) => void;
-    const final = new Promise<{ finishReason: FinishReason; usage: Usage }>((resolve, reject) => {
-      settle = resolve;
-      fail = reject;
-    });
+    const {
+      promise: final,
+      resolve: settle,
+      reject: fail,
+    } = Promise.withResolvers<{ finishReason: FinishReason; usage: Usage }>();
     final.catch(() => {}); // a caller that only iterates must not see an unhandled rejection
     const engine = this;
     const chat = 'messages' in input;
