@@ -3,3 +3,4 @@
 export { BackPressureError, RaylineError } from './errors.ts';
 export type { ActorOptions, AutoscalingOptions, DeploymentOptions } from './schema/options.ts';
 export * from './serve/index.ts';
+export { metrics } from './serve/metrics.ts';

@@ -1,15 +1,21 @@
 /**
- * A head node on one machine: serve controller, HTTP proxy (8000), REST API (8265) and metrics
- * (8080) in this process; replicas as child processes.
+ * A head node: serve controller, HTTP proxy (8000), REST API (8265) and metrics (8080) in this
+ * process; replicas as child processes here and, when it listens on the cluster port (6379), on
+ * the worker nodes that join it.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.ts';
 import { controllerMetrics, handleMetrics, proxyMetrics } from '../observability/metrics.ts';
 import { type HttpOptions, httpOptionsSchema, type ServeConfig } from '../schema/serve-config.ts';
+import { HeadCluster } from './cluster/head-cluster.ts';
+import { LocalClusterNode } from './cluster/local-cluster-node.ts';
 import { ServeController } from './controller/controller.ts';
 import type { ApplicationStatus } from './controller/status.ts';
+import { HeadState } from './head-state.ts';
+import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
+import type { ResourceSet } from './placement/types.ts';
 import { HttpProxy } from './proxy/proxy.ts';
 import { createRestServer } from './rest/server.ts';
 import { CallRouter } from './router/call-router.ts';
@@ -29,21 +35,44 @@ export interface HeadOptions {
   accessLog?: boolean;
   baseDir: string;
   debug?: boolean;
+  nodeId?: string;
+  /**
+   * What this node offers to replicas. Undefined for a single-process `serve run`: CPU and memory
+   * are then not limits (a laptop runs what it runs), GPUs are what the machine shows.
+   */
+  resources?: ResourceSet;
+  labels?: Record<string, string>;
+  /** Listen for worker nodes; replicas here then also listen on TCP at `ip`. */
+  cluster?: { host: string; port: number; ip: string };
+  /** Seconds of silence after which a worker is lost. */
+  nodeTimeoutS?: number;
+  /** Applied config and known nodes are kept here, so that a restarted head recovers them. */
+  stateDir?: string;
 }
 
 export interface HeadAddresses {
   http: string;
   rest: string;
   metrics: string;
+  /** The cluster port workers join, when it listens. */
+  cluster?: string;
 }
+
+/** How long a restarted head waits for the workers it knew to report their replicas. */
+const RECOVERY_WAIT_MS = 15_000;
+
+/** `serve run` on one machine: logical CPU and memory never hold a replica back. */
+const UNLIMITED = 1e12;
 
 export class Head {
   readonly controller: ServeController;
   readonly proxy: HttpProxy;
   readonly rest: FastifyInstance;
   readonly metricsServer: FastifyInstance;
+  readonly cluster: HeadCluster;
   readonly #node: LocalNode;
   readonly #router: CallRouter;
+  readonly #state: HeadState | undefined;
   readonly #registry = new Registry();
   readonly #options: HeadOptions;
   readonly #http: HttpOptions;
@@ -53,8 +82,11 @@ export class Head {
     this.#options = options;
     const log = options.log;
     this.#http = httpOptionsSchema.parse(options.http ?? {});
-    this.#node = new LocalNode(options.output);
+    this.#node = new LocalNode(options.output, options.nodeId);
     this.#router = new CallRouter();
+    this.#router.nodeId = this.#node.nodeId;
+    this.#router.token = options.token;
+    this.#state = options.stateDir ? new HeadState(options.stateDir, log) : undefined;
     trackQueues(this.#router, handleMetrics(this.#registry), 'proxy');
     this.proxy = new HttpProxy({
       http: this.#http,
@@ -64,8 +96,37 @@ export class Head {
       nodeId: this.#node.nodeId,
       accessLog: options.accessLog ?? true,
     });
+    const detected = detectResources();
+    const { total, gpuIds } = nodeResources(
+      options.resources ?? { CPU: UNLIMITED, memory: UNLIMITED },
+      detected,
+    );
+    this.cluster = new HeadCluster({
+      local: new LocalClusterNode({
+        node: this.#node,
+        ip: options.cluster?.ip ?? '127.0.0.1',
+        resources: total,
+        gpuIds,
+        labels: options.labels ?? {},
+        tcp: options.cluster !== undefined,
+        token: options.token,
+        onPublish: (routes, appRoutes) => {
+          this.#router.update(routes);
+          this.proxy.routes.update(appRoutes);
+        },
+        proxyHealthy: () => this.addresses !== undefined,
+      }),
+      log: log.child({ component: 'cluster' }),
+      token: options.token,
+      nodeTimeoutMs: options.nodeTimeoutS !== undefined ? options.nodeTimeoutS * 1000 : undefined,
+      onChange: () => {
+        this.#state?.saveNodes([...this.cluster.workers.keys()]);
+        this.controller.changed();
+      },
+    });
+    const recovered = this.#state?.load();
     this.controller = new ServeController({
-      node: this.#node,
+      cluster: this.cluster,
       log: log.child({ component: 'controller' }),
       metrics: controllerMetrics(this.#registry),
       logLevel: options.logLevel,
@@ -73,17 +134,20 @@ export class Head {
       baseDir: options.baseDir,
       output: options.output,
       callerQueued: () => this.#router.queuedCounts(),
-      publish: (routes, appRoutes) => {
-        this.#router.update(routes);
-        this.proxy.routes.update(appRoutes);
-      },
+      ...(recovered && recovered.nodeIds.length > 0
+        ? { recovery: { nodeIds: recovered.nodeIds, deadlineMs: Date.now() + RECOVERY_WAIT_MS } }
+        : {}),
     });
+    if (recovered?.config) {
+      log.info({ stateDir: options.stateDir }, 'restoring the applied config from the state directory');
+      this.controller.apply(recovered.config);
+    }
     this.rest = createRestServer({
       controller: this.controller,
       apply: (config) => this.apply(config),
+      deleteAll: () => this.deleteAll(),
       log: log.child({ component: 'rest' }),
       token: options.token,
-      proxyHealthy: () => this.addresses !== undefined,
     });
     this.metricsServer = Fastify({ logger: false });
     this.metricsServer.get('/metrics', async (_req, reply) => {
@@ -96,7 +160,8 @@ export class Head {
   async metrics(): Promise<string> {
     this.proxy.refreshGauges();
     const own = await this.#registry.getMetricsAsJSON();
-    const replicas = await Promise.all(this.controller.replicaProcesses().map((p) => p.metrics()));
+    // Replicas on workers are scraped at their own node's metrics port, as in Ray.
+    const replicas = await Promise.all([...this.#node.replicas.values()].map((p) => p.metrics()));
     const all = [own, ...replicas.filter((m) => m.length > 0)] as Parameters<
       typeof AggregatorRegistry.aggregate
     >[0];
@@ -115,7 +180,8 @@ export class Head {
     const http = await this.proxy.listen();
     const rest = await this.rest.listen({ host: dashboardHost, port: o.dashboardPort ?? 8265 });
     const metrics = await this.metricsServer.listen({ host: this.#http.host, port: o.metricsPort ?? 8080 });
-    this.addresses = { http, rest, metrics };
+    const cluster = o.cluster ? await this.cluster.listen(o.cluster.host, o.cluster.port) : undefined;
+    this.addresses = { http, rest, metrics, ...(cluster ? { cluster } : {}) };
     o.log.info(this.addresses, 'head started');
     return this.addresses;
   }
@@ -128,6 +194,13 @@ export class Head {
       );
     }
     this.controller.apply(config);
+    this.#state?.saveConfig(config);
+  }
+
+  /** Deletes every application (REST DELETE, `serve shutdown`). */
+  deleteAll(): void {
+    this.controller.deleteAll();
+    this.#state?.saveConfig(undefined);
   }
 
   /** Resolves once every application has one of the given statuses (or rejects at the timeout). */
@@ -149,6 +222,7 @@ export class Head {
   async stop(): Promise<void> {
     await this.controller.shutdown();
     await Promise.all([this.proxy.close(), this.rest.close(), this.metricsServer.close()]);
+    this.cluster.close();
     this.#router.close();
     this.#node.close();
   }

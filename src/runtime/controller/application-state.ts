@@ -45,11 +45,7 @@ export function applicationStatus(app: ApplicationState): { status: ApplicationS
   return { status: 'DEPLOYING', message: '' };
 }
 
-export function applicationDetails(
-  app: ApplicationState,
-  nodeId: string,
-  nodeIp: string,
-): ApplicationDetails {
+export function applicationDetails(app: ApplicationState): ApplicationDetails {
   const { status, message } = applicationStatus(app);
   return {
     name: app.name,
@@ -60,8 +56,6 @@ export function applicationDetails(
     last_deployed_time_s: app.lastDeployedTimeS,
     deployed_app_config: app.config as unknown as Record<string, unknown>,
     source: 'declarative',
-    deployments: Object.fromEntries(
-      [...app.deployments.values()].map((d) => [d.name, d.details(nodeId, nodeIp)]),
-    ),
+    deployments: Object.fromEntries([...app.deployments.values()].map((d) => [d.name, d.details()])),
   };
 }

@@ -12,13 +12,15 @@ import type { ControllerMetrics } from '../../observability/metrics.ts';
 import { deploymentOptionsSchema, mergeDeploymentConfig } from '../../schema/deployment-config.ts';
 import type { ApplicationConfig, ServeConfig } from '../../schema/serve-config.ts';
 import { CONTROL_LOOP_INTERVAL_S } from '../autoscaling/policy.ts';
-import type { LocalNode } from '../node/local-node.ts';
-import type { ReplicaProcess } from '../node/replica-process.ts';
+import type { HeadCluster } from '../cluster/head-cluster.ts';
+import type { ReplicaHandle } from '../node/replica-handle.ts';
+import type { ResourceDemand } from '../placement/types.ts';
 import type { QueuedCount } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import { type ApplicationState, applicationDetails, applicationStatus } from './application-state.ts';
 import { type BuiltDeployment, buildApplication } from './builder.ts';
 import { type DeploymentContext, DeploymentState, type DeploymentTarget } from './deployment-state.ts';
+import { Placer } from './placer.ts';
 import type { ApplicationDetails, ServeInstanceDetails } from './status.ts';
 
 export interface AppRoute {
@@ -28,7 +30,7 @@ export interface AppRoute {
 }
 
 export interface ControllerOptions {
-  node: LocalNode;
+  cluster: HeadCluster;
   log: Logger;
   metrics: ControllerMetrics;
   logLevel: string;
@@ -37,11 +39,20 @@ export interface ControllerOptions {
   baseDir: string;
   /** Replica log lines go here. */
   output: NodeJS.WritableStream;
-  /** Receives every new routing table. */
-  publish(routes: DeploymentRoute[], appRoutes: AppRoute[]): void;
+  /**
+   * After a head restart: replicas neither start nor stop, and no routing table goes out (workers
+   * keep serving with their last ones), until the nodes that were in the cluster have re-registered
+   * and reported their replicas, or the deadline passes.
+   */
+  recovery?: { nodeIds: string[]; deadlineMs: number };
   /** Calls waiting at callers in this process (the proxy), for autoscaling. */
   callerQueued(): QueuedCount[];
 }
+
+/** How long a reported replica may wait for its deployment to claim it, once every app is built. */
+const ORPHAN_GRACE_MS = 2_000;
+/** The same while the head has no config at all (waiting for the operator to re-submit it). */
+const UNCONFIGURED_ORPHAN_GRACE_MS = 120_000;
 
 /** Replica load reports older than this are ignored (Ray: max(2 x metrics_interval_s, 10 s)). */
 const LOAD_REPORT_STALE_MS = 10_000;
@@ -58,11 +69,22 @@ export class ServeController {
   #ticker: NodeJS.Timeout;
   #autoscaleTicker: NodeJS.Timeout;
   #lastPublished = '';
+  readonly #placer: Placer;
+  /** No table is published before the first apply: a restarted head would empty the workers' tables. */
+  #applied = false;
+  #recovery: ControllerOptions['recovery'];
 
   constructor(options: ControllerOptions) {
     this.#options = options;
+    this.#recovery = options.recovery;
+    const { cluster } = options;
+    this.#placer = new Placer(() => cluster.nodes());
     this.#ctx = {
-      node: options.node,
+      place: (requests) => this.#placer.place(requests),
+      release: (id) => this.#placer.release(id),
+      restore: (placement) => this.#placer.restore(placement),
+      adopt: (app, deployment, version) => cluster.claimOrphans(app, deployment, version),
+      nodeIp: (id) => cluster.node(id)?.ip ?? '',
       log: options.log,
       metrics: options.metrics,
       logLevel: options.logLevel,
@@ -77,6 +99,11 @@ export class ServeController {
     this.#autoscaleTicker.unref();
   }
 
+  /** Something outside changed (a node came or went): reconcile soon. */
+  changed(): void {
+    this.#schedule();
+  }
+
   get config(): ServeConfig | undefined {
     return this.#config;
   }
@@ -84,6 +111,7 @@ export class ServeController {
   /** Applies a validated config: new or changed applications deploy, missing ones are deleted. */
   apply(config: ServeConfig): void {
     this.#config = config;
+    this.#applied = true;
     const listed = new Set(config.applications.map((a) => a.name));
     for (const app of config.applications) {
       const existing = this.#apps.get(app.name);
@@ -100,6 +128,7 @@ export class ServeController {
   /** Deletes every application (REST DELETE, `serve shutdown`). */
   deleteAll(): void {
     this.#config = undefined;
+    this.#applied = true;
     for (const app of this.#apps.values()) this.#delete(app);
     this.#schedule();
   }
@@ -233,7 +262,24 @@ export class ServeController {
     });
   }
 
+  /** True while a restarted head waits for its nodes to report what they run. */
+  get recovering(): boolean {
+    const r = this.#recovery;
+    if (!r) return false;
+    const back = r.nodeIds.every((id) => this.#options.cluster.node(id) !== undefined);
+    if (back || Date.now() > r.deadlineMs) {
+      this.#options.log.info(
+        { nodes: r.nodeIds.length, allBack: back },
+        'recovery finished: reconciling with what the nodes reported',
+      );
+      this.#recovery = undefined;
+      return false;
+    }
+    return true;
+  }
+
   #reconcile(): void {
+    if (this.recovering) return;
     for (const app of [...this.#apps.values()]) {
       for (const [name, d] of app.deployments) {
         d.reconcile();
@@ -246,7 +292,25 @@ export class ServeController {
         this.#options.log.info({ app: app.name }, 'application deleted');
       }
     }
+    this.#stopUnclaimedOrphans();
     this.#publish();
+  }
+
+  /**
+   * Replicas reported by workers that no deployment adopted: once every application is built they
+   * belong to nothing (an older version, a deleted app). Without any config, the operator or the
+   * user may still re-submit it, so they get longer.
+   */
+  #stopUnclaimedOrphans(): void {
+    const cluster = this.#options.cluster;
+    if (cluster.orphanCount === 0) return;
+    const building = [...this.#apps.values()].some((a) => a.building);
+    const now = Date.now();
+    cluster.stopOrphans((o) =>
+      this.#config
+        ? !building && now - o.sinceMs > ORPHAN_GRACE_MS
+        : now - o.sinceMs > UNCONFIGURED_ORPHAN_GRACE_MS,
+    );
   }
 
   /**
@@ -261,7 +325,7 @@ export class ServeController {
       queued.set(k, (queued.get(k) ?? 0) + n);
     };
     for (const q of this.#options.callerQueued()) add(q);
-    const fresh = (p: ReplicaProcess) =>
+    const fresh = (p: ReplicaHandle) =>
       p.load && now - p.load.atMs < LOAD_REPORT_STALE_MS ? p.load : undefined;
     for (const p of this.replicaProcesses()) for (const q of fresh(p)?.queued ?? []) add(q);
     const { metrics } = this.#options;
@@ -297,17 +361,26 @@ export class ServeController {
   }
 
   #publish(): void {
+    if (!this.#applied) return;
     const routes = this.routes();
     const appRoutes = this.#appRoutes();
     const snapshot = JSON.stringify([routes, appRoutes]);
     if (snapshot === this.#lastPublished) return;
     this.#lastPublished = snapshot;
-    this.#options.publish(routes, appRoutes);
-    for (const replica of this.replicaProcesses()) replica.sendRoutes(routes);
+    this.#options.cluster.publish(routes, appRoutes, this.#config?.proxy_location ?? 'EveryNode');
   }
 
-  replicaProcesses(): ReplicaProcess[] {
-    const out: ReplicaProcess[] = [];
+  /** What the replicas that could not be placed wait for, for the cluster autoscaler. */
+  unplacedDemand(): ResourceDemand[] {
+    const out: ResourceDemand[] = [];
+    for (const app of this.#apps.values()) {
+      for (const d of app.deployments.values()) for (const p of d.pending) out.push(p.demand);
+    }
+    return out;
+  }
+
+  replicaProcesses(): ReplicaHandle[] {
+    const out: ReplicaHandle[] = [];
     for (const app of this.#apps.values()) {
       for (const d of [...app.deployments.values(), ...app.draining]) out.push(...d.replicaProcesses());
     }
@@ -315,15 +388,26 @@ export class ServeController {
   }
 
   applicationDetails(): Record<string, ApplicationDetails> {
-    const { nodeId, nodeIp } = this.#options.node;
-    return Object.fromEntries(
-      [...this.#apps.values()].map((app) => [app.name, applicationDetails(app, nodeId, nodeIp)]),
-    );
+    return Object.fromEntries([...this.#apps.values()].map((app) => [app.name, applicationDetails(app)]));
   }
 
-  details(proxyHealthy: boolean): ServeInstanceDetails {
-    const { nodeId, nodeIp } = this.#options.node;
+  details(): ServeInstanceDetails {
+    const { id: nodeId, ip: nodeIp } = this.#options.cluster.local;
     const config = this.#config;
+    const proxies: ServeInstanceDetails['proxies'] = {};
+    const location = config?.proxy_location ?? 'EveryNode';
+    for (const node of this.#options.cluster.nodes()) {
+      const serves =
+        location === 'EveryNode' || (location === 'HeadOnly' && node === this.#options.cluster.local);
+      if (node.proxyHealthy === undefined || !serves) continue;
+      proxies[node.id] = {
+        node_id: node.id,
+        node_ip: node.ip,
+        actor_id: `proxy-${node.id}`,
+        actor_name: `SERVE_PROXY_ACTOR-${node.id}`,
+        status: node.proxyHealthy ? 'HEALTHY' : 'STARTING',
+      };
+    }
     return {
       controller_info: {
         node_id: nodeId,
@@ -336,15 +420,7 @@ export class ServeController {
       proxy_location: config?.proxy_location ?? 'EveryNode',
       http_options: (config?.http_options ?? {}) as Record<string, unknown>,
       grpc_options: {},
-      proxies: {
-        [nodeId]: {
-          node_id: nodeId,
-          node_ip: nodeIp,
-          actor_id: `proxy-${process.pid}`,
-          actor_name: `SERVE_PROXY_ACTOR-${nodeId}`,
-          status: proxyHealthy ? 'HEALTHY' : 'STARTING',
-        },
-      },
+      proxies,
       deploy_mode: 'MULTI_APP',
       applications: this.applicationDetails(),
       target_capacity: config?.target_capacity ?? null,
@@ -353,6 +429,7 @@ export class ServeController {
 
   /** Resolves when every application is gone (all replicas drained and stopped). */
   async shutdown(): Promise<void> {
+    this.#recovery = undefined;
     this.deleteAll();
     while (this.#apps.size > 0) {
       await Promise.all(this.replicaProcesses().map((p) => p.exited()));

@@ -8,9 +8,12 @@ import type { Logger } from '../../observability/logger.ts';
 import type { ControllerMetrics } from '../../observability/metrics.ts';
 import type { DeploymentConfig } from '../../schema/deployment-config.ts';
 import { DeploymentAutoscaler } from '../autoscaling/deployment-autoscaler.ts';
-import type { LocalNode } from '../node/local-node.ts';
-import type { ReplicaProcess } from '../node/replica-process.ts';
+import type { Orphan } from '../cluster/head-cluster.ts';
+import type { ReplicaHandle } from '../node/replica-handle.ts';
+import { gpuEnvironment, replicaRequest } from '../placement/index.ts';
+import type { Pending, Placement } from '../placement/types.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
+import type { Placed } from './placer.ts';
 import type { DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger, ReplicaState } from './status.ts';
 
 export interface DeploymentTarget {
@@ -31,7 +34,9 @@ interface ReplicaRecord {
   id: string;
   version: string;
   state: ReplicaState;
-  process: ReplicaProcess;
+  process: ReplicaHandle;
+  nodeId: string;
+  nodeIp: string;
   startTimeS: number;
   healthFailures: number;
   healthTimer?: NodeJS.Timeout;
@@ -45,7 +50,15 @@ const CRASH_LOOP_WINDOW_S = 10;
 const MAX_HEALTH_FAILURES = 3;
 
 export interface DeploymentContext {
-  node: LocalNode;
+  /** One scheduling pass for replicas this deployment wants to start. */
+  place(requests: ReturnType<typeof replicaRequest>[]): { placed: Placed[]; pending: Pending[] };
+  /** A replica stopped or died: what it held is free again. */
+  release(replicaId: string): void;
+  /** Running replicas of this version that a worker reported after a head restart. */
+  adopt(app: string, deployment: string, version: string): Orphan[];
+  /** Takes back what an adopted replica holds. */
+  restore(placement: Placement): void;
+  nodeIp(nodeId: string): string;
   log: Logger;
   metrics: ControllerMetrics;
   logLevel: string;
@@ -65,6 +78,8 @@ export class DeploymentState {
   message = '';
   deleting = false;
   autoscaler: DeploymentAutoscaler | undefined;
+  /** Replicas wanted that no node can hold right now, with what they wait for. */
+  pending: Pending[] = [];
   readonly #replicas: ReplicaRecord[] = [];
   #startFailures = 0;
   readonly #ctx: DeploymentContext;
@@ -147,14 +162,19 @@ export class DeploymentState {
     return {
       app: this.app,
       deployment: this.name,
-      replicas: this.running.map((r) => ({ replicaId: r.id, address: r.process.spec.address })),
+      replicas: this.running.map((r) => ({
+        replicaId: r.id,
+        address: r.process.spec.address,
+        nodeId: r.nodeId,
+        ...(r.process.tcpAddress ? { tcpAddress: r.process.tcpAddress } : {}),
+      })),
       maxOngoingRequests: this.target.config.max_ongoing_requests,
       maxQueuedRequests: this.target.config.max_queued_requests,
       ...(this.status === 'DEPLOY_FAILED' ? { unavailable: this.message } : {}),
     };
   }
 
-  replicaProcesses(): ReplicaProcess[] {
+  replicaProcesses(): ReplicaHandle[] {
     return this.#replicas.map((r) => r.process);
   }
 
@@ -167,6 +187,8 @@ export class DeploymentState {
   reconcile(): void {
     const { version } = this.target;
     const wanted = this.targetReplicas;
+    if (!this.deleting)
+      for (const orphan of this.#ctx.adopt(this.app, this.name, version)) this.#adopt(orphan);
     const alive = this.#replicas.filter((r) => r.state !== 'STOPPING');
     const current = alive.filter((r) => r.version === version);
     const outdated = alive.filter((r) => r.version !== version);
@@ -181,7 +203,9 @@ export class DeploymentState {
       outdatedRunning.length === 0
         ? wanted
         : Math.max(0, Math.min(wanted, wanted + surge - outdatedRunning.length));
-    if (!failed) for (let i = current.length; i < room; i++) this.#start();
+    this.pending = [];
+    if (!failed && current.length < room) this.#start(room - current.length);
+    if (this.pending.length === 0 && this.message.includes('waiting for resources')) this.message = '';
     // Surplus of the current version: stop the ones still starting first, then the newest.
     const surplus = current
       .sort(
@@ -219,32 +243,84 @@ export class DeploymentState {
     }
   }
 
-  #start(): void {
-    const id = randomBytes(4).toString('hex');
+  #start(count: number): void {
     const t = this.target;
-    const labels = { deployment: this.name, replica: id, application: this.app };
-    const replica = this.#ctx.node.launch({
-      spec: {
-        replicaId: id,
-        app: this.app,
-        deployment: this.name,
-        route: t.route,
-        importPath: t.importPath,
-        workingDir: t.workingDir,
-        args: t.args,
-        userConfig: t.config.user_config,
-        maxOngoingRequests: t.config.max_ongoing_requests,
-        logLevel: this.#ctx.logLevel,
-        debug: this.#ctx.debug,
-      },
-      env: t.env,
-      cwd: t.workingDir,
+    const key = `${this.app}/${this.name}`;
+    const requests = Array.from({ length: count }, () =>
+      replicaRequest(randomBytes(4).toString('hex'), key, t.config),
+    );
+    const { placed, pending } = this.#ctx.place(requests);
+    this.pending = pending;
+    if (pending.length > 0) {
+      this.message = `${pending.length} replica${pending.length === 1 ? '' : 's'} waiting for resources: ${pending[0].reason}`;
+    }
+    for (const { placement, node } of placed) {
+      const id = placement.replicaId;
+      const replica = node.replica({
+        spec: {
+          replicaId: id,
+          app: this.app,
+          deployment: this.name,
+          route: t.route,
+          importPath: t.importPath,
+          workingDir: t.workingDir,
+          args: t.args,
+          userConfig: t.config.user_config,
+          maxOngoingRequests: t.config.max_ongoing_requests,
+          logLevel: this.#ctx.logLevel,
+          debug: this.#ctx.debug,
+        },
+        env: { ...t.env, ...gpuEnvironment(placement.gpuIds) },
+        cwd: t.workingDir,
+        version: t.version,
+        grants: placement.grants,
+      });
+      const record = this.#track(id, replica, node.id, node.ip, 'STARTING');
+      replica.start(this.#ctx.routes()).then(
+        () => {
+          if (record.state === 'STARTING') this.#running(record);
+        },
+        (error: Error) => {
+          if (record.state !== 'STARTING') return;
+          this.#startFailures++;
+          this.message = `replica ${id} failed to start: ${error.message}`;
+          this.#log.error({ replica: id, failures: this.#startFailures }, this.message);
+          replica.kill();
+        },
+      );
+    }
+  }
+
+  /** A replica that already runs (reported by its node after a head restart) joins as it is. */
+  #adopt({ replica, report }: Orphan): void {
+    this.#log.info({ replica: report.spec.replicaId, node: replica.nodeId }, 'adopted a running replica');
+    const node = replica.nodeId;
+    this.#ctx.restore({
+      replicaId: report.spec.replicaId,
+      deployment: `${this.app}/${this.name}`,
+      nodeId: node,
+      gpuIds: report.grants.filter((g) => g.nodeId === node).flatMap((g) => g.gpuIds),
+      grants: report.grants,
     });
+    const record = this.#track(report.spec.replicaId, replica, node, this.#ctx.nodeIp(node), 'STARTING');
+    this.#running(record);
+  }
+
+  #track(
+    id: string,
+    replica: ReplicaHandle,
+    nodeId: string,
+    nodeIp: string,
+    state: ReplicaState,
+  ): ReplicaRecord {
+    const labels = { deployment: this.name, replica: id, application: this.app };
     const record: ReplicaRecord = {
       id,
-      version: t.version,
-      state: 'STARTING',
+      version: this.target.version,
+      state,
       process: replica,
+      nodeId,
+      nodeIp,
       startTimeS: Date.now() / 1000,
       healthFailures: 0,
     };
@@ -253,12 +329,18 @@ export class DeploymentState {
     this.#ctx.metrics.healthy.set(labels, 0);
     replica.onExit = (code, signal) => {
       clearTimeout(record.healthTimer);
+      this.#ctx.release(id);
       this.#ctx.metrics.healthy.remove(labels);
       const index = this.#replicas.indexOf(record);
       if (index !== -1) this.#replicas.splice(index, 1);
       if (record.state === 'RUNNING') {
         const ranS = Date.now() / 1000 - (record.readyAtS ?? record.startTimeS);
-        const how = signal ? `was killed (${signal})` : `exited with code ${code}`;
+        const how =
+          signal === 'NODE_LOST'
+            ? `was lost with its node ${nodeId}`
+            : signal
+              ? `was killed (${signal})`
+              : `exited with code ${code}`;
         this.#log.warn({ replica: id, code, signal, ranS }, 'replica process died; replacing it');
         this.#setStatus('UNHEALTHY', 'HEALTH_CHECK_FAILED');
         this.message = `replica ${id} ${how} after ${ranS.toFixed(1)} s; replacing it`;
@@ -268,28 +350,21 @@ export class DeploymentState {
       }
       this.#ctx.changed();
     };
-    replica.start(this.#ctx.routes()).then(
-      () => {
-        if (record.state !== 'STARTING') return;
-        record.state = 'RUNNING';
-        record.readyAtS = Date.now() / 1000;
-        // Start failures are forgiven once a replica has stayed up past the crash-loop window.
-        const stable = setTimeout(() => {
-          if (record.state === 'RUNNING') this.#startFailures = 0;
-        }, CRASH_LOOP_WINDOW_S * 1000);
-        stable.unref();
-        this.#ctx.metrics.healthy.set(labels, 1);
-        this.#scheduleHealthCheck(record, labels);
-        this.#ctx.changed();
-      },
-      (error: Error) => {
-        if (record.state !== 'STARTING') return;
-        this.#startFailures++;
-        this.message = `replica ${id} failed to start: ${error.message}`;
-        this.#log.error({ replica: id, failures: this.#startFailures }, this.message);
-        replica.kill();
-      },
-    );
+    return record;
+  }
+
+  #running(record: ReplicaRecord): void {
+    const labels = { deployment: this.name, replica: record.id, application: this.app };
+    record.state = 'RUNNING';
+    record.readyAtS = Date.now() / 1000;
+    // Start failures are forgiven once a replica has stayed up past the crash-loop window.
+    const stable = setTimeout(() => {
+      if (record.state === 'RUNNING') this.#startFailures = 0;
+    }, CRASH_LOOP_WINDOW_S * 1000);
+    stable.unref();
+    this.#ctx.metrics.healthy.set(labels, 1);
+    this.#scheduleHealthCheck(record, labels);
+    this.#ctx.changed();
   }
 
   /** checkHealth() every health_check_period_s; three failures in a row replace the replica. */
@@ -341,7 +416,7 @@ export class DeploymentState {
     record.process.stop(c.graceful_shutdown_wait_loop_s, c.graceful_shutdown_timeout_s);
   }
 
-  details(nodeId: string, nodeIp: string): DeploymentDetails {
+  details(): DeploymentDetails {
     const c = this.target.config;
     return {
       name: this.name,
@@ -361,8 +436,8 @@ export class DeploymentState {
         state: r.state,
         pid: r.process.pid ?? null,
         actor_name: `SERVE_REPLICA::${this.app}#${this.name}#${r.id}`,
-        node_id: nodeId,
-        node_ip: nodeIp,
+        node_id: r.nodeId,
+        node_ip: r.nodeIp,
         start_time_s: r.startTimeS,
       })),
     };

@@ -5,9 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { RaylineError } from '../../errors.ts';
-import type { FromReplica, QueuedCount, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
+import type { FromReplica, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import { childExecArgv, entryPath } from './child-entry.ts';
+import type { ReplicaHandle, ReplicaLoad } from './replica-handle.ts';
 
 const replicaMain = entryPath('../replica/main.ts', import.meta.url);
 
@@ -18,7 +19,7 @@ export interface ReplicaProcessOptions {
   output: NodeJS.WritableStream;
 }
 
-export class ReplicaProcess {
+export class ReplicaProcess implements ReplicaHandle {
   readonly spec: ReplicaSpec;
   readonly #child: ChildProcess;
   #nextRequestId = 1;
@@ -26,10 +27,12 @@ export class ReplicaProcess {
   readonly #exited: Promise<number | null>;
   #exitCode: number | null | undefined;
   /** Called once when the process exits, for whatever reason. */
-  onExit: ((code: number | null, signal: NodeJS.Signals | null) => void) | undefined;
+  onExit: ((code: number | null, signal: NodeJS.Signals | 'NODE_LOST' | null) => void) | undefined;
   onMessage: ((message: FromReplica) => void) | undefined;
   /** The replica's last load report. */
-  load: { ongoing: number; queued: QueuedCount[]; atMs: number } | undefined;
+  load: ReplicaLoad | undefined;
+  /** Where callers on other nodes reach it, once ready (when it listens on TCP). */
+  tcpAddress: string | undefined;
 
   constructor(spec: ReplicaSpec, options: ReplicaProcessOptions) {
     this.spec = spec;
@@ -91,8 +94,10 @@ export class ReplicaProcess {
     return new Promise((resolve, reject) => {
       const previous = this.onMessage;
       this.onMessage = (message) => {
-        if (message.type === 'ready') resolve();
-        else if (message.type === 'init-failed')
+        if (message.type === 'ready') {
+          this.tcpAddress = message.tcpAddress;
+          resolve();
+        } else if (message.type === 'init-failed')
           reject(new RaylineError('RL_USER_EXCEPTION', message.message));
         else previous?.(message);
       };

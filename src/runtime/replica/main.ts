@@ -11,10 +11,13 @@ import { createLogger } from '../../observability/logger.ts';
 import { handleMetrics, replicaMetrics } from '../../observability/metrics.ts';
 import { constructorArgs, walkApplication } from '../../serve/graph.ts';
 import { createHandle } from '../../serve/handle.ts';
+import { userMetricsJSON } from '../../serve/metrics.ts';
 import { installRuntimePort } from '../../serve/port.ts';
+import { tokensEqual } from '../cluster/token.ts';
 import { CallRouter } from '../router/call-router.ts';
 import { HandlePort } from '../router/handle-port.ts';
 import { trackQueues } from '../router/queue-metrics.ts';
+import { FrameKind } from '../transport/frame.ts';
 import { FramedSocket } from '../transport/framed-socket.ts';
 import { loadApplication } from './load-app.ts';
 import type { FromReplica, ReplicaSpec, ToReplica } from './protocol.ts';
@@ -28,6 +31,7 @@ const registry = new Registry();
 let replica: Replica | undefined;
 let instance: Record<string, unknown> | undefined;
 let server: net.Server | undefined;
+let tcpServer: net.Server | undefined;
 let spec: ReplicaSpec | undefined;
 /** The newest config sent while the replica was still starting; applied before it reports ready. */
 let pendingConfig: { userConfig: unknown; maxOngoingRequests: number } | undefined;
@@ -71,18 +75,15 @@ async function init(s: ReplicaSpec): Promise<void> {
   });
   const r = replica;
   rmSync(s.address, { force: true });
-  server = net.createServer((socket) => {
-    const framed = new FramedSocket(socket, (frame) => r.onFrame(framed, frame));
-    callers.add(framed);
-    framed.onClose(() => {
-      callers.delete(framed);
-      r.onDisconnect(framed);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server!.once('error', reject);
-    server!.listen(s.address, resolve);
-  });
+  server = net.createServer((socket) => serveCaller(r, socket));
+  await listen(server, { path: s.address });
+  let tcpAddress: string | undefined;
+  if (s.tcpHost !== undefined) {
+    const token = s.clusterToken ?? '';
+    tcpServer = net.createServer((socket) => serveCaller(r, socket, token));
+    const port = await listen(tcpServer, { host: s.tcpHost, port: 0 });
+    tcpAddress = `${s.tcpHost}:${port}`;
+  }
   // A reconfigure that arrived while the constructor ran is applied now, before serving.
   for (let applied = initial; pendingConfig && pendingConfig !== applied; ) {
     applied = pendingConfig;
@@ -91,8 +92,38 @@ async function init(s: ReplicaSpec): Promise<void> {
   pendingConfig = undefined;
   ready = true;
   log.info('replica ready');
-  send({ type: 'ready', address: s.address });
+  send({ type: 'ready', address: s.address, ...(tcpAddress ? { tcpAddress } : {}) });
   reportLoad();
+}
+
+function listen(srv: net.Server, options: net.ListenOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(options, () => resolve((srv.address() as net.AddressInfo | null)?.port ?? 0));
+  });
+}
+
+/**
+ * One caller's connection. On TCP (another node) the first frame must be a Hello with the
+ * cluster token; anything else closes the connection before a call can run.
+ */
+function serveCaller(r: Replica, socket: net.Socket, token?: string): void {
+  let authenticated = token === undefined;
+  const framed = new FramedSocket(socket, (frame) => {
+    if (authenticated) return r.onFrame(framed, frame);
+    const presented = (frame.meta as { token?: unknown } | undefined)?.token;
+    if (frame.kind === FrameKind.Hello && typeof presented === 'string' && tokensEqual(presented, token!)) {
+      authenticated = true;
+      return;
+    }
+    log.warn({ peer: socket.remoteAddress }, 'refused a caller without the cluster token');
+    socket.destroy();
+  });
+  callers.add(framed);
+  framed.onClose(() => {
+    callers.delete(framed);
+    r.onDisconnect(framed);
+  });
 }
 
 /**
@@ -162,6 +193,7 @@ async function flushCallers(): Promise<void> {
 
 function exit(code: number): never {
   server?.close();
+  tcpServer?.close();
   if (spec) rmSync(spec.address, { force: true });
   router.close();
   process.exit(code);
@@ -170,6 +202,8 @@ function exit(code: number): never {
 process.on('message', (message: ToReplica) => {
   switch (message.type) {
     case 'init':
+      router.nodeId = message.spec.nodeId;
+      router.token = message.spec.clusterToken;
       router.update(message.routes);
       init(message.spec).catch((error: Error) => {
         log.error({ err: error }, 'replica failed to start');
@@ -192,9 +226,14 @@ process.on('message', (message: ToReplica) => {
       return;
     case 'metrics':
       replica?.refreshGauges();
-      registry
-        .getMetricsAsJSON()
-        .then((metrics) => send({ type: 'metrics', requestId: message.requestId, metrics }));
+      Promise.all([
+        registry.getMetricsAsJSON(),
+        userMetricsJSON(
+          spec ? { deployment: spec.deployment, replica: spec.replicaId, application: spec.app } : {},
+        ),
+      ]).then(([own, user]) =>
+        send({ type: 'metrics', requestId: message.requestId, metrics: [...own, ...user] }),
+      );
       return;
     case 'health':
       checkHealth().then(

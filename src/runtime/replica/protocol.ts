@@ -14,6 +14,12 @@ export interface ReplicaSpec {
   maxOngoingRequests: number;
   /** Where the replica listens: a unix socket path. */
   address: string;
+  /** Also listen on TCP on this address of the node (any port), for callers on other nodes. */
+  tcpHost?: string;
+  /** The node the replica runs on. */
+  nodeId?: string;
+  /** Callers on TCP must present this token first (Hello frame); the replica presents it to others. */
+  clusterToken?: string;
   logLevel: string;
   /** Send exception stacks to callers (RAYLINE_DEBUG). */
   debug: boolean;
@@ -31,7 +37,7 @@ export type ToReplica =
 export type QueuedCount = [app: string, deployment: string, queued: number];
 
 export type FromReplica =
-  | { type: 'ready'; address: string }
+  | { type: 'ready'; address: string; tcpAddress?: string }
   | { type: 'load'; ongoing: number; queued: QueuedCount[] }
   | { type: 'init-failed'; message: string }
   | { type: 'metrics'; requestId: number; metrics: unknown[] }

@@ -16,8 +16,8 @@ export interface RestOptions {
   apply(config: ServeConfig): void;
   log: Logger;
   token: string | undefined;
-  /** Whether the proxy can route (for `proxies[].status`). */
-  proxyHealthy(): boolean;
+  /** Deletes every application (DELETE). */
+  deleteAll(): void;
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
@@ -69,7 +69,7 @@ export function createRestServer(options: RestOptions): FastifyInstance {
       }
     });
   }
-  server.get('/api/serve/applications/', async () => controller.details(options.proxyHealthy()));
+  server.get('/api/serve/applications/', async () => controller.details());
   server.put('/api/serve/applications/', async (req, reply) => {
     const body = req.body;
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -92,7 +92,7 @@ export function createRestServer(options: RestOptions): FastifyInstance {
     return {};
   });
   server.delete('/api/serve/applications/', async () => {
-    controller.deleteAll();
+    options.deleteAll();
     return {};
   });
   server.get('/api/version', async () => ({ version: '1', ray_version: 'rayline', ray_commit: 'rayline' }));

@@ -4,13 +4,21 @@
  */
 import { RaylineError } from '../../errors.ts';
 import type { QueuedCount } from '../replica/protocol.ts';
-import { type DeploymentRoute, DeploymentRouter } from './deployment-router.ts';
+import { type DeploymentRoute, DeploymentRouter, type ReplicaEndpoint } from './deployment-router.ts';
 import { ReplicaClientPool } from './replica-client.ts';
 
 const key = (app: string, deployment: string) => `${app}\u0000${deployment}`;
 
 export class CallRouter {
   readonly #pool = new ReplicaClientPool();
+  /** The node this process runs on: replicas elsewhere are reached over TCP. */
+  nodeId: string | undefined;
+
+  /** The cluster token presented to replicas on other nodes. */
+  set token(token: string | undefined) {
+    this.#pool.token = token;
+  }
+
   readonly #routers = new Map<string, DeploymentRouter>();
   readonly #routes = new Map<string, DeploymentRoute>();
   /** Lets metrics observe queues as routers appear. */
@@ -36,7 +44,8 @@ export class CallRouter {
   update(routes: readonly DeploymentRoute[]): void {
     this.#routes.clear();
     const addresses = new Set<string>();
-    for (const route of routes) {
+    for (const table of routes) {
+      const route = this.#localize(table);
       const k = key(route.app, route.deployment);
       this.#routes.set(k, route);
       for (const r of route.replicas) addresses.add(r.address);
@@ -53,6 +62,16 @@ export class CallRouter {
       );
     }
     this.#pool.retain(addresses);
+  }
+
+  /** Endpoints on other nodes use their TCP address; those on this node keep their unix socket. */
+  #localize(route: DeploymentRoute): DeploymentRoute {
+    const remote = (e: ReplicaEndpoint) => e.tcpAddress !== undefined && e.nodeId !== this.nodeId;
+    if (!route.replicas.some(remote)) return route;
+    return {
+      ...route,
+      replicas: route.replicas.map((e) => (remote(e) ? { ...e, address: e.tcpAddress! } : e)),
+    };
   }
 
   /** Calls waiting for capacity, per deployment that has any. */

@@ -9,7 +9,12 @@ import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-clien
 
 export interface ReplicaEndpoint {
   replicaId: string;
+  /** Where callers on `nodeId` connect (a unix socket path); see `localizeRoutes`. */
   address: string;
+  /** The node the replica runs on. */
+  nodeId?: string;
+  /** Where callers on other nodes connect (`host:port`), when the replica listens on TCP. */
+  tcpAddress?: string;
 }
 
 export interface DeploymentRoute {
@@ -90,6 +95,8 @@ const BACKOFF_START_MS = 25;
 const BACKOFF_MAX_MS = 500;
 /** Sends of one call to replicas that died before starting it, before giving up. */
 const MAX_RETRIES = 3;
+/** A replica whose connection was lost stays out of this router's choices for this long. */
+const LOST_REPLICA_DISTRUST_MS = 10_000;
 
 export class DeploymentRouter {
   readonly app: string;
@@ -121,9 +128,11 @@ export class DeploymentRouter {
     this.#maxOngoing = route.maxOngoingRequests;
     this.#maxQueued = route.maxQueuedRequests;
     const previous = new Map(this.#slots.map((s) => [s.endpoint.replicaId, s]));
-    this.#slots = route.replicas.map(
-      (endpoint) => previous.get(endpoint.replicaId) ?? { endpoint, queueLength: 0, mine: 0 },
-    );
+    this.#slots = [];
+    for (const endpoint of route.replicas) {
+      if (this.#pool.wasLost(endpoint.address, LOST_REPLICA_DISTRUST_MS)) continue;
+      this.#slots.push(previous.get(endpoint.replicaId) ?? { endpoint, queueLength: 0, mine: 0 });
+    }
     this.#unavailable =
       route.unavailable && this.#slots.length === 0
         ? new RaylineError(

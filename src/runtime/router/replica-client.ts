@@ -4,7 +4,7 @@
  */
 import { RaylineError } from '../../errors.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
-import { connectFramed, type FramedSocket } from '../transport/framed-socket.ts';
+import { connectFramed, type FramedSocket, isTcpAddress } from '../transport/framed-socket.ts';
 
 export interface CallSink {
   onFrame(frame: Frame): void;
@@ -30,7 +30,7 @@ export class ReplicaClient {
   #startedUpTo = 0;
   readonly #onDead: () => void;
 
-  constructor(address: string, onDead: () => void) {
+  constructor(address: string, onDead: () => void, token?: string) {
     this.address = address;
     this.#onDead = onDead;
     connectFramed(address, (frame) => this.#onFrame(frame)).then(
@@ -40,6 +40,7 @@ export class ReplicaClient {
           return;
         }
         this.#socket = socket;
+        if (isTcpAddress(address)) socket.send(FrameKind.Hello, 0, { token: token ?? '' });
         socket.onClose((error) => this.#fail(error));
         for (const [kind, id, meta, payload] of this.#queued) socket.send(kind, id, meta, payload);
         this.#queued = [];
@@ -139,13 +140,34 @@ export class ReplicaClient {
 /** One connection per replica address, shared by every router in the process. */
 export class ReplicaClientPool {
   readonly #clients = new Map<string, ReplicaClient>();
+  /** The cluster token, presented to replicas on other nodes (TCP). */
+  token: string | undefined;
+  /**
+   * Addresses whose connection was lost, and when. A replica never comes back at the same address,
+   * so a routing table that still lists one (the controller has not noticed yet) is not trusted
+   * for a while: calls would be retried against it until their retries ran out.
+   */
+  readonly #lost = new Map<string, number>();
+
+  wasLost(address: string, withinMs: number): boolean {
+    const at = this.#lost.get(address);
+    if (at === undefined) return false;
+    if (performance.now() - at < withinMs) return true;
+    this.#lost.delete(address);
+    return false;
+  }
 
   get(address: string): ReplicaClient {
     let client = this.#clients.get(address);
     if (!client || client.dead) {
-      const created = new ReplicaClient(address, () => {
-        if (this.#clients.get(address) === created) this.#clients.delete(address);
-      });
+      const created = new ReplicaClient(
+        address,
+        () => {
+          if (this.#clients.get(address) === created) this.#clients.delete(address);
+          this.#lost.set(address, performance.now());
+        },
+        this.token,
+      );
       client = created;
       this.#clients.set(address, client);
     }
@@ -154,6 +176,7 @@ export class ReplicaClientPool {
 
   /** Closes connections to replicas no longer in any routing table. */
   retain(addresses: Set<string>): void {
+    for (const address of this.#lost.keys()) if (!addresses.has(address)) this.#lost.delete(address);
     for (const [address, client] of this.#clients) {
       if (!addresses.has(address) && client.inFlight === 0) {
         this.#clients.delete(address);

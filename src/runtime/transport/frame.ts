@@ -32,6 +32,11 @@ export const FrameKind = {
    * started and can safely send them elsewhere.
    */
   Started: 10,
+  /**
+   * caller → replica, first on a TCP connection: `meta.token` is the cluster token. A replica that
+   * has one closes a TCP connection whose first frame is not this with the same token.
+   */
+  Hello: 11,
 } as const;
 
 export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];

@@ -60,11 +60,15 @@ export class FramedSocket {
   }
 }
 
+/** `host:port` (TCP, another node) rather than a unix socket path (this node). */
+export function isTcpAddress(address: string): boolean {
+  return /^[^/]+:\d+$/.test(address);
+}
+
 /** Connects to a replica's address: a unix socket path, or `host:port` for TCP. */
 export function connectFramed(address: string, onFrame: (frame: Frame) => void): Promise<FramedSocket> {
   return new Promise((resolve, reject) => {
-    const tcp = /^[^/]+:\d+$/.exec(address);
-    const socket = tcp
+    const socket = isTcpAddress(address)
       ? net.connect({
           host: address.slice(0, address.lastIndexOf(':')),
           port: Number(address.slice(address.lastIndexOf(':') + 1)),

@@ -1,0 +1,60 @@
+/**
+ * The cluster channel: JSON messages, one per line, over TCP between a worker and the head. Control
+ * traffic only (a few messages per replica and second), so readability wins over a binary format.
+ */
+import type net from 'node:net';
+import { createInterface } from 'node:readline';
+
+/** Lines longer than this are a protocol error (a routing table of thousands of replicas fits). */
+const MAX_LINE_BYTES = 64 * 1024 * 1024;
+
+export class Channel<In, Out> {
+  readonly socket: net.Socket;
+  #closed = false;
+  onMessage: ((message: In) => void) | undefined;
+  onClose: ((error?: Error) => void) | undefined;
+
+  constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 5000);
+    const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+    lines.on('line', (line) => {
+      if (line.length > MAX_LINE_BYTES) return this.close(new Error('cluster message too large'));
+      let message: In;
+      try {
+        message = JSON.parse(line) as In;
+      } catch {
+        return this.close(new Error('malformed cluster message'));
+      }
+      this.onMessage?.(message);
+    });
+    const closed = (error?: Error) => {
+      if (this.#closed) return;
+      this.#closed = true;
+      this.onClose?.(error);
+    };
+    socket.on('error', closed);
+    socket.on('close', () => closed());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(message: Out): void {
+    if (!this.#closed) this.socket.write(`${JSON.stringify(message)}\n`);
+  }
+
+  close(error?: Error): void {
+    if (error) this.socket.destroy(error);
+    else this.socket.end();
+  }
+}
+
+/** `host:port` → options for net.connect, with the cluster port's default. */
+export function parseHostPort(address: string, defaultPort = 6379): { host: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(address);
+  if (!match) throw new Error(`'${address}' is not host:port`);
+  return { host: match[1].replace(/^\[|\]$/g, ''), port: match[2] ? Number(match[2]) : defaultPort };
+}

@@ -1,0 +1,201 @@
+/**
+ * The head's view of the cluster: its own node plus every worker that registered on the cluster
+ * port. Workers present the cluster token, heartbeat, and are lost after `nodeTimeoutMs` of silence
+ * (their replicas with them). A worker that (re)registers reports the replicas it runs; those the
+ * head does not know (it restarted) wait as orphans for their deployment to adopt them.
+ */
+import net from 'node:net';
+import type { Logger } from '../../observability/logger.ts';
+import type { AppRoute } from '../controller/controller.ts';
+import type { DeploymentRoute } from '../router/deployment-router.ts';
+
+export type ProxyLocation = 'EveryNode' | 'HeadOnly' | 'Disabled';
+
+import { Channel } from './channel.ts';
+import type { ClusterNode } from './cluster-node.ts';
+import type { ReplicaReport, ToHead, ToNode } from './protocol.ts';
+import { RemoteNode, type RemoteReplica } from './remote-node.ts';
+import { tokensEqual } from './token.ts';
+
+export interface Orphan {
+  replica: RemoteReplica;
+  report: ReplicaReport;
+  sinceMs: number;
+}
+
+export interface HeadClusterOptions {
+  local: ClusterNode;
+  log: Logger;
+  token?: string;
+  /** Silence after which a worker is lost; default 10 s (RAYLINE_NODE_TIMEOUT_S). */
+  nodeTimeoutMs?: number;
+  /** Nodes or orphans changed: reconcile. */
+  onChange(): void;
+}
+
+export class HeadCluster {
+  readonly local: ClusterNode;
+  readonly #workers = new Map<string, RemoteNode>();
+  #orphans: Orphan[] = [];
+  readonly #options: HeadClusterOptions;
+  readonly #timeoutMs: number;
+  #server: net.Server | undefined;
+  #watchdog: NodeJS.Timeout;
+  #lastPublished: [DeploymentRoute[], AppRoute[]] | undefined;
+
+  constructor(options: HeadClusterOptions) {
+    this.#options = options;
+    this.local = options.local;
+    this.#timeoutMs = options.nodeTimeoutMs ?? Number(process.env.RAYLINE_NODE_TIMEOUT_S ?? 10) * 1000;
+    this.#watchdog = setInterval(() => this.#checkSilence(), Math.min(1000, this.#timeoutMs / 2));
+    this.#watchdog.unref();
+  }
+
+  /** Starts accepting workers; resolves with the bound `host:port`. */
+  listen(host: string, port: number): Promise<string> {
+    const server = net.createServer((socket) => this.#accept(socket));
+    this.#server = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        const address = server.address() as net.AddressInfo;
+        resolve(`${host}:${address.port}`);
+      });
+    });
+  }
+
+  nodes(): ClusterNode[] {
+    return [this.local, ...this.#workers.values()];
+  }
+
+  node(id: string): ClusterNode | undefined {
+    return id === this.local.id ? this.local : this.#workers.get(id);
+  }
+
+  get workers(): ReadonlyMap<string, RemoteNode> {
+    return this.#workers;
+  }
+
+  /**
+   * Every node gets the deployments' tables (handles call anywhere); proxies get the application
+   * routes only where `proxy_location` puts a proxy.
+   */
+  publish(routes: DeploymentRoute[], appRoutes: AppRoute[], proxyLocation: ProxyLocation): void {
+    const headRoutes = proxyLocation === 'Disabled' ? [] : appRoutes;
+    const workerRoutes = proxyLocation === 'EveryNode' ? appRoutes : [];
+    this.#lastPublished = [routes, workerRoutes];
+    this.local.publish(routes, headRoutes);
+    for (const node of this.#workers.values()) node.publish(routes, workerRoutes);
+  }
+
+  /** Takes the orphans that are replicas of this deployment version, for it to adopt. */
+  claimOrphans(app: string, deployment: string, version: string): Orphan[] {
+    const claimed: Orphan[] = [];
+    this.#orphans = this.#orphans.filter((o) => {
+      const { spec } = o.report;
+      const match =
+        o.replica.alive && spec.app === app && spec.deployment === deployment && o.report.version === version;
+      if (match) claimed.push(o);
+      return !match && o.replica.alive;
+    });
+    return claimed;
+  }
+
+  /** Stops orphans no deployment claimed once `unclaimed` says so (they belong to nothing now). */
+  stopOrphans(unclaimed: (orphan: Orphan) => boolean): void {
+    this.#orphans = this.#orphans.filter((o) => {
+      if (!o.replica.alive) return false;
+      if (!unclaimed(o)) return true;
+      this.#options.log.info(
+        { replica: o.report.spec.replicaId, node: o.replica.nodeId },
+        'stopping a replica no deployment claimed after the head restarted',
+      );
+      o.replica.stop(0, 5);
+      return false;
+    });
+  }
+
+  get orphanCount(): number {
+    return this.#orphans.length;
+  }
+
+  #accept(socket: net.Socket): void {
+    const channel = new Channel<ToHead, ToNode>(socket);
+    let node: RemoteNode | undefined;
+    const log = this.#options.log;
+    channel.onMessage = (message) => {
+      if (node) return node.onMessage(message);
+      if (message.t !== 'hello') return channel.close();
+      const expected = this.#options.token;
+      if (expected !== undefined && !tokensEqual(message.token ?? '', expected)) {
+        log.warn(
+          { node: message.node?.id, peer: socket.remoteAddress },
+          'refused a node without the cluster token',
+        );
+        channel.send({ t: 'refused', reason: 'wrong or missing cluster token' });
+        channel.close();
+        return;
+      }
+      node = this.#register(message, channel);
+    };
+    channel.onClose = () => {
+      if (node && node.channel === channel) {
+        log.warn({ node: node.id }, 'lost the connection to a node; waiting for it to come back');
+      }
+    };
+  }
+
+  #register(hello: Extract<ToHead, { t: 'hello' }>, channel: Channel<ToHead, ToNode>): RemoteNode {
+    const { node: info, replicas } = hello;
+    let node = this.#workers.get(info.id);
+    if (node?.channel && node.channel !== channel) node.channel.close();
+    const known = node !== undefined;
+    node ??= new RemoteNode(info);
+    this.#workers.set(info.id, node);
+    node.register(info, channel);
+    const reported = new Set(replicas.map((r) => r.spec.replicaId));
+    // Replicas the head started there that the node no longer runs died while it was away.
+    for (const replica of [...node.replicas.values()]) {
+      if (!reported.has(replica.spec.replicaId)) replica.gone(null, 'NODE_LOST');
+    }
+    for (const report of replicas) {
+      const existing = node.replicas.get(report.spec.replicaId);
+      if (existing) {
+        existing.adopt(report);
+        continue;
+      }
+      const replica = node.replica(report);
+      replica.adopt(report);
+      if (report.state === 'RUNNING') this.#orphans.push({ replica, report, sinceMs: Date.now() });
+      else replica.kill(); // it was starting when the head went away: start again under control.
+    }
+    this.#options.log.info(
+      { node: info.id, ip: info.ip, resources: info.resources, group: info.group, replicas: replicas.length },
+      known ? 'node re-registered' : 'node registered',
+    );
+    channel.send({ t: 'welcome', headNodeId: this.local.id });
+    if (this.#lastPublished) node.publish(...this.#lastPublished);
+    this.#options.onChange();
+    return node;
+  }
+
+  #checkSilence(): void {
+    const now = Date.now();
+    for (const [id, node] of this.#workers) {
+      if (now - node.lastSeenMs <= this.#timeoutMs) continue;
+      this.#options.log.warn(
+        { node: id, silentS: (now - node.lastSeenMs) / 1000, replicas: node.replicas.size },
+        'node lost: its replicas are rescheduled',
+      );
+      this.#workers.delete(id);
+      node.lost();
+      this.#options.onChange();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#watchdog);
+    this.#server?.close();
+    for (const node of this.#workers.values()) node.channel?.close();
+  }
+}
