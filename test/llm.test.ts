@@ -2,14 +2,21 @@
  * The OpenAI-compatible LLM app (examples/llm) and the custom LLM deployment (examples/custom-llm)
  * on Rayline's generated tiny llama model, driven by the official `openai` npm client: real replica
  * processes, real llama.cpp, real HTTP. The tiny model's tokenizer is one token per UTF-8 byte and
- * it never samples EOS, so token counts are exact.
+ * it never samples EOS, so token counts are exact. Also: embeddings, the LLM metrics on the head's
+ * /metrics, and model sources downloaded from a loopback HTTP server.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { APIError } from 'openai';
 import { parse } from 'yaml';
+import { writeTinyLlama } from '../src/llm/gguf/tiny-llama.ts';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
 import { json, startTestHead, type TestHead, waitFor } from './harness.ts';
 
@@ -335,6 +342,103 @@ describe('OpenAI surface', () => {
   });
 });
 
+describe('embeddings', () => {
+  test('vectors of the model size, the same for the same input, one per input in order', async () => {
+    // The openai client asks for base64 and decodes it; float is OpenAI's own default.
+    const a = await client.embeddings.create({ model: 'tiny-a', input: 'héllo' });
+    assert.equal(a.object, 'list');
+    assert.equal(a.model, 'tiny-a');
+    assert.equal(a.data.length, 1);
+    assert.equal(a.data[0].embedding.length, 64); // the tiny model's embedding_length
+    assert.deepEqual(a.usage, { prompt_tokens: bytes('héllo') + 1, total_tokens: bytes('héllo') + 1 });
+    const batch = await client.embeddings.create({
+      model: 'tiny-a',
+      input: ['other', 'héllo', 'other'],
+      encoding_format: 'float',
+    });
+    assert.deepEqual(
+      batch.data.map((d) => [d.object, d.index]),
+      [
+        ['embedding', 0],
+        ['embedding', 1],
+        ['embedding', 2],
+      ],
+    );
+    assert.deepEqual(batch.data[0].embedding, batch.data[2].embedding);
+    assert.notDeepEqual(batch.data[0].embedding, batch.data[1].embedding);
+    // base64 carries float32: the same vector as the floats, to float32 precision.
+    assert.deepEqual(a.data[0].embedding, Array.from(Float32Array.from(batch.data[1].embedding)));
+    assert.equal(batch.usage.prompt_tokens, 2 * (bytes('other') + 1) + bytes('héllo') + 1);
+    // Another model, other weights: another vector for the same input.
+    const b = await client.embeddings.create({ model: 'tiny-b', input: 'héllo' });
+    assert.notDeepEqual(b.data[0].embedding, a.data[0].embedding);
+  });
+
+  test('invalid input answers an OpenAI 400 naming input', async () => {
+    const inputs: unknown[] = ['', [], ['ok', ''], [1, 2, 3], undefined, 'x'.repeat(600)];
+    for (const input of inputs) {
+      const error = await apiError(() =>
+        client.embeddings.create({ model: 'tiny-b', input } as OpenAI.EmbeddingCreateParams),
+      );
+      assert.equal(error.status, 400, JSON.stringify(input));
+      // `input`, or the item at fault (`input.1`).
+      assert.match(error.param ?? '', /^input(\.\d+)?$/, JSON.stringify(input));
+      assert.equal((error.error as { type?: string }).type, 'invalid_request_error');
+      assert.ok(error.message.includes(`${error.param}: `), error.message);
+    }
+    const dims = await apiError(() =>
+      client.embeddings.create({ model: 'tiny-b', input: 'x', dimensions: 8 }),
+    );
+    assert.equal(dims.status, 400);
+    assert.equal(dims.param, 'dimensions');
+  });
+});
+
+describe('LLM metrics', () => {
+  /** The sum of a metric's samples for one model on the head's /metrics, and its label sets. */
+  async function sample(name: string, model: string, extra = '') {
+    const text = await (await fetch(t.metricsUrl)).text();
+    const lines = text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && l.includes(`model_id="${model}"`) && l.includes(extra));
+    return { value: lines.reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0), lines };
+  }
+
+  test('time to first token, inter-token latency and token counters, per model', async () => {
+    const names = {
+      prompt: 'rayline_llm_prompt_tokens_total',
+      generation: 'rayline_llm_generation_tokens_total',
+      success: 'rayline_llm_request_success_total',
+      ttft: 'rayline_llm_time_to_first_token_seconds_count',
+      itl: 'rayline_llm_inter_token_latency_seconds_count',
+    };
+    const read = async () => {
+      const out: Record<string, number> = {};
+      for (const [k, name] of Object.entries(names))
+        out[k] = (await sample(name, 'tiny-a', k === 'success' ? 'finished_reason="length"' : '')).value;
+      return out;
+    };
+    const before = await read();
+    await client.completions.create({ model: 'tiny-a', prompt: 'count me', max_tokens: 20, seed: 2 });
+    await client.embeddings.create({ model: 'tiny-a', input: 'abc' });
+    const after = await read();
+    assert.equal(after.prompt - before.prompt, bytes('count me') + 1 + bytes('abc') + 1);
+    assert.equal(after.generation - before.generation, 20);
+    assert.equal(after.success - before.success, 1);
+    assert.equal(after.ttft - before.ttft, 1);
+    // One per token after the first delta (which holds up to 4 tokens of a multi-byte character).
+    const itl = after.itl - before.itl;
+    assert.ok(itl >= 16 && itl <= 19, `${itl} inter-token latencies`);
+    const { lines } = await sample(names.generation, 'tiny-a');
+    assert.match(lines[0], /deployment="LLMServer_tiny-a"/);
+    assert.match(lines[0], /application="llm"/);
+    assert.match(lines[0], /replica="/);
+    // The serve metrics are still there alongside.
+    const text = await (await fetch(t.metricsUrl)).text();
+    assert.match(text, /ray_serve_deployment_request_counter_total\{deployment="LLMServer_tiny-a"/);
+  });
+});
+
 describe('model sources', () => {
   test('a missing model file fails the deployment with an error naming the source', async () => {
     await t.deploy({
@@ -353,6 +457,59 @@ describe('model sources', () => {
     });
     const app = await t.waitForApp('missing', ['DEPLOY_FAILED'], 60_000);
     assert.match(app.message, /model_source 'models\/gone.gguf' not found/);
+  });
+});
+
+describe('downloaded model sources', () => {
+  let dir: string;
+  let server: ReturnType<typeof createServer>;
+  let base: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rayline-llm-download-'));
+    const { path } = await writeTinyLlama(join(dir, 'served.gguf'), { seed: 4 });
+    const model = readFileSync(path);
+    server = createServer((req, res) => {
+      if (req.url === '/models/tiny.gguf') res.end(model);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    server.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('a URL is fetched at start-up; an unreachable hub fails the deployment naming the source', async () => {
+    const llmApp = (name: string, source: string, env: Record<string, string>) => ({
+      name,
+      route_prefix: `/${name}`,
+      import_path: 'app.ts:build',
+      runtime_env: {
+        working_dir: example('llm'),
+        env_vars: { RAYLINE_MODEL_CACHE: join(dir, 'cache'), ...env },
+      },
+      args: { llm_configs: [{ model_loading_config: { model_id: name, model_source: source } }] },
+    });
+    await t.deploy({
+      applications: [
+        ...(applications ?? []),
+        llmApp('fetched', `${base}/models/tiny.gguf`, {}),
+        // A hub where nothing listens, as a cluster without internet access sees huggingface.co.
+        llmApp('unreachable', 'hf://org/repo/model.gguf', { HF_ENDPOINT: `${base}/nothing-here` }),
+      ],
+    });
+    await t.waitForApp('fetched', ['RUNNING'], 60_000);
+    const fetched = new OpenAI({ baseURL: `${t.http}/fetched/v1`, apiKey: 'x', maxRetries: 0 });
+    const res = await fetched.completions.create({ model: 'fetched', prompt: 'hi', max_tokens: 5 });
+    assert.equal(res.usage?.completion_tokens, 5);
+    const failed = await t.waitForApp('unreachable', ['DEPLOY_FAILED'], 60_000);
+    assert.match(
+      failed.message,
+      /model_source 'hf:\/\/org\/repo\/model.gguf': downloading http:.*failed: HTTP 404/,
+    );
   });
 });
 

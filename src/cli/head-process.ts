@@ -1,7 +1,9 @@
 /** Runs a head in this process until SIGINT/SIGTERM, then drains replicas and exits. */
 import { createLogger, logDestination, pinoLevel } from '../observability/logger.ts';
+import { loadAutoscalingConfig } from '../runtime/autoscaler/autoscaling-config.ts';
 import { Head } from '../runtime/head.ts';
 import type { HttpOptions, ServeConfig } from '../schema/serve-config.ts';
+import { startClusterAutoscaler } from './cluster-autoscaling.ts';
 import type { NodeFlags } from './node-flags.ts';
 
 export interface ForegroundHeadOptions {
@@ -12,6 +14,11 @@ export interface ForegroundHeadOptions {
   metricsPort: number;
   token?: string;
   node?: NodeFlags;
+  nodeId?: string;
+  /** `rayline start --head`: listen for workers (absent for `serve run`). */
+  cluster?: { host: string; port: number; ip: string };
+  stateDir?: string;
+  autoscalingConfig?: string;
 }
 
 export async function runHeadInForeground(options: ForegroundHeadOptions): Promise<void> {
@@ -30,19 +37,18 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     accessLog: logging?.enable_access_log ?? true,
     baseDir: process.cwd(),
     debug: process.env.RAYLINE_DEBUG === '1',
+    nodeId: options.nodeId,
+    // A cluster node offers what it declares or detects; `serve run` is not limited by it.
+    resources: options.cluster ? (options.node?.resources ?? {}) : undefined,
+    labels: options.node?.labels,
+    cluster: options.cluster,
+    stateDir: options.stateDir,
   });
-  if (options.node && (Object.keys(options.node.resources).length > 0 || options.node.autoscalingProvider)) {
-    // Declared for the cluster runtime; a single head places every replica, whatever it declares.
-    log.warn(
-      {
-        resources: options.node.resources,
-        labels: options.node.labels,
-        autoscalingProvider: options.node.autoscalingProvider,
-      },
-      'node resources and the cluster autoscaler take effect with multi-node clusters, which this version does not run yet',
-    );
-  }
-
+  // Checked before anything starts, so a bad file fails the start with its field named.
+  const autoscalingConfig = options.autoscalingConfig
+    ? loadAutoscalingConfig(options.autoscalingConfig)
+    : undefined;
+  let autoscaling: { stop(): Promise<void> } | undefined;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -51,18 +57,28 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     }
     stopping = true;
     log.info({ signal }, 'shutting down: draining replicas');
-    head.stop().then(
-      () => process.exit(0),
-      (error: Error) => {
-        log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    Promise.resolve(autoscaling?.stop())
+      .then(() => head.stop())
+      .then(
+        () => process.exit(0),
+        (error: Error) => {
+          log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  await head.start();
+  const addresses = await head.start();
+  if (autoscalingConfig || options.node?.autoscalingProvider) {
+    autoscaling = startClusterAutoscaler(head, {
+      log,
+      config: autoscalingConfig,
+      headAddress: addresses.cluster!,
+      token: options.token,
+    });
+  }
   if (options.config) {
     head.apply(options.config);
     head.waitForApplications(['RUNNING', 'DEPLOY_FAILED'], 10 * 60_000).then(

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { RaylineError } from '../errors.ts';
 import { runHeadInForeground } from './head-process.ts';
 import { parseNodeFlags } from './node-flags.ts';
+import { runWorkerInForeground } from './worker-process.ts';
 
 const stateDir = () => process.env.RAYLINE_STATE_DIR ?? join(tmpdir(), `rayline-${userInfo().uid}`);
 const pidFile = () => join(stateDir(), 'head.pid');
@@ -47,9 +48,22 @@ async function waitFor(
 export function registerStartStop(program: Command): void {
   program
     .command('start')
-    .description('Start a Rayline node (only the head node on this version)')
+    .description('Start a Rayline node: the head (--head) or a worker joining it (--address)')
     .option('--head', 'start the head node')
-    .option('--address <host:port>', 'join the cluster of this head (worker nodes: not available yet)')
+    .option('--address <host:port>', 'join the cluster of the head at this address (its --port)')
+    .option('--node-id <id>', "this node's name (default: $RAYLINE_POD_NAME, else host-pid)")
+    .option(
+      '--node-ip-address <ip>',
+      'address other nodes reach this one at (default: $RAYLINE_POD_IP, else 127.0.0.1)',
+    )
+    .option(
+      '--state-dir <dir>',
+      'head: keep the applied config and known nodes here to recover after a restart',
+    )
+    .option(
+      '--autoscaling-config <file>',
+      'head: run the cluster autoscaler with local worker processes of these groups',
+    )
     .option('--port <port>', 'cluster RPC port', Number, 6379)
     .option('--dashboard-host <host>', 'REST API host (loopback unless a token is set)')
     .option('--dashboard-port <port>', 'REST API port', Number, 8265)
@@ -66,15 +80,32 @@ export function registerStartStop(program: Command): void {
     .action(async (options) => {
       // Checked first, so a bad flag fails before anything starts.
       const node = parseNodeFlags(options);
-      if (!options.head) {
+      if (Boolean(options.head) === Boolean(options.address)) {
         throw new RaylineError(
           'RL_BAD_REQUEST',
-          options.address
-            ? 'worker nodes (--address) are not available in this version; run a head with --head'
-            : 'say --head to start a head node',
+          options.head
+            ? '--head and --address exclude each other: a head starts a cluster, --address joins one'
+            : 'say --head to start a head node, or --address HEAD:PORT to join one as a worker',
         );
       }
+      if (options.autoscalingConfig && !options.head) {
+        throw new RaylineError('RL_BAD_REQUEST', '--autoscaling-config is a head flag');
+      }
       const token = options.token ?? process.env.RAYLINE_API_TOKEN;
+      const nodeId = options.nodeId ?? process.env.RAYLINE_POD_NAME;
+      const ip = options.nodeIpAddress ?? process.env.RAYLINE_POD_IP ?? '127.0.0.1';
+      if (options.address && options.block) {
+        await runWorkerInForeground({
+          headAddress: options.address,
+          token,
+          nodeId,
+          ip,
+          node,
+          proxyPort: options.proxyPort,
+          metricsPort: options.metricsPort,
+        });
+        return;
+      }
       if (options.block) {
         await runHeadInForeground({
           http: { port: options.proxyPort },
@@ -83,8 +114,15 @@ export function registerStartStop(program: Command): void {
           metricsPort: options.metricsPort,
           token,
           node,
+          nodeId,
+          cluster: { host: token ? '0.0.0.0' : ip, port: options.port, ip },
+          stateDir: options.stateDir,
+          autoscalingConfig: options.autoscalingConfig,
         });
         return;
+      }
+      if (options.address) {
+        throw new RaylineError('RL_BAD_REQUEST', 'a worker node runs in the foreground: add --block');
       }
       const existing = runningHead();
       if (existing)

@@ -16,6 +16,7 @@ import {
   type LLMConfigInput,
   parseOpenAIAppArgs,
 } from './config.ts';
+import { isRemoteSource } from './model-source.ts';
 import { OpenAIIngress } from './openai/ingress.ts';
 import { LLMServer } from './server.ts';
 
@@ -43,10 +44,12 @@ export function llmServerOptions(config: LLMConfig): DeploymentOptions {
         autoscalingConfig: { targetOngoingRequests: LLM_TARGET_ONGOING_REQUESTS, ...given.autoscalingConfig },
       }
     : {};
-  // An upstream server may take minutes to start; with a user_config the replica's reconfigure
-  // hook waits for it, so a server that cannot start fails the deployment instead of its requests.
-  const userConfig =
-    config.engine === 'openai-upstream' && given.userConfig === undefined ? { userConfig: {} } : {};
+  // An upstream server may take minutes to start, a model minutes to download; with a user_config
+  // the replica's reconfigure hook waits for them, so a server that cannot start or a download that
+  // fails fails the deployment (with the source named) instead of its requests.
+  const waits =
+    config.engine === 'openai-upstream' || isRemoteSource(config.model_loading_config.model_source);
+  const userConfig = waits && given.userConfig === undefined ? { userConfig: {} } : {};
   return { maxOngoingRequests: LLM_MAX_ONGOING_REQUESTS, ...given, ...autoscaling, ...userConfig };
 }
 

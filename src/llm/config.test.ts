@@ -1,6 +1,7 @@
 /** LLMConfig validation, deployment options from YAML, and model sources. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { llmServerOptions } from './app.ts';
 import { deploymentOptionsFromConfig, parseOpenAIAppArgs } from './config.ts';
 import { parseModelSource } from './model-source.ts';
 
@@ -58,4 +59,15 @@ test('model sources: tiny specs, and a missing file named in the error', () => {
     () => parseModelSource('models/nope.gguf', '/srv'),
     /model_source 'models\/nope.gguf' not found \(looked for \/srv\/models\/nope.gguf\)/,
   );
+});
+
+test('a downloaded source gets a user_config, so its replica is ready only once the model is', () => {
+  const options = (model_source: string) =>
+    llmServerOptions(
+      parseOpenAIAppArgs({ llm_configs: [{ model_loading_config: { model_id: 'm', model_source } }] })
+        .llm_configs[0],
+    );
+  assert.deepEqual(options('hf://org/repo/m.gguf'), { maxOngoingRequests: 64, userConfig: {} });
+  assert.deepEqual(options('https://example.com/m.gguf'), { maxOngoingRequests: 64, userConfig: {} });
+  assert.deepEqual(options('tiny:seed=1'), { maxOngoingRequests: 64 });
 });

@@ -18,6 +18,18 @@ export {
 export { LLAMA_CPP_DEFAULTS, LlamaCppEngine, type LlamaCppOptions } from './engine/llama-cpp.ts';
 export { OpenAIUpstreamEngine, type OpenAIUpstreamOptions } from './engine/openai-upstream.ts';
 export type * from './engine/types.ts';
-export { type ModelSource, modelPath, parseModelSource } from './model-source.ts';
+export { GenerationMetrics } from './metrics.ts';
+export {
+  isRemoteSource,
+  type ModelSource,
+  modelCacheDir,
+  modelPath,
+  parseModelSource,
+} from './model-source.ts';
 export { OpenAIIngress } from './openai/ingress.ts';
-export { LLMServer, type ServerEvent, type ServerGenerateRequest } from './server.ts';
+export {
+  LLMServer,
+  type ServerEmbedRequest,
+  type ServerEvent,
+  type ServerGenerateRequest,
+} from './server.ts';

@@ -1,7 +1,8 @@
 /**
  * `LLMServer`: the deployment that holds one model's engine. Its replicas load the model at start
  * (a missing source fails the start with the source's name) and stream generation events to the
- * OpenAI ingress through a handle; the caller's cancellation stops generation.
+ * OpenAI ingress through a handle; the caller's cancellation stops generation. It also embeds, and
+ * records the LLM metrics (src/llm/metrics.ts) of what it serves.
  */
 import { RaylineError } from '../errors.ts';
 import { getRequestContext } from '../serve/context.ts';
@@ -10,7 +11,15 @@ import { engineKwargsSchema, llmConfigSchema, upstreamEngineKwargsSchema } from 
 import { coalesce } from './engine/coalesce.ts';
 import { LlamaCppEngine } from './engine/llama-cpp.ts';
 import { OpenAIUpstreamEngine } from './engine/openai-upstream.ts';
-import type { ChatMessage, EngineStats, FinishReason, LLMEngine, SamplingParams } from './engine/types.ts';
+import type {
+  ChatMessage,
+  Embeddings,
+  EngineStats,
+  FinishReason,
+  LLMEngine,
+  SamplingParams,
+} from './engine/types.ts';
+import { GenerationMetrics, recordEmbedding } from './metrics.ts';
 import { modelPath, parseModelSource } from './model-source.ts';
 
 export interface ServerGenerateRequest {
@@ -18,6 +27,11 @@ export interface ServerGenerateRequest {
   prompt?: string;
   messages?: ChatMessage[];
   sampling: SamplingParams;
+}
+
+export interface ServerEmbedRequest {
+  input: string[];
+  dimensions?: number;
 }
 
 export type ServerEvent =
@@ -69,6 +83,7 @@ export class LLMServer {
   }
 
   async *generate(request: ServerGenerateRequest): AsyncGenerator<ServerEvent> {
+    const metrics = new GenerationMetrics(this.modelId);
     const engine = await this.#ready();
     const { signal } = getRequestContext();
     // An upstream server applies its own chat template: chats go to it as messages.
@@ -80,15 +95,36 @@ export class LLMServer {
             sampling: request.sampling,
             signal,
           });
-    for await (const delta of coalesce(generation)) {
-      yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
+    let counted = false;
+    try {
+      for await (const delta of coalesce(metrics.tokens(generation))) {
+        yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
+      }
+      const { finishReason, usage } = await generation.final;
+      counted = true;
+      metrics.finish(usage, signal?.aborted ? 'abort' : finishReason);
+      yield {
+        type: 'done',
+        finish_reason: finishReason,
+        usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens },
+      };
+    } finally {
+      // The caller left early: what was generated until then still counts.
+      if (!counted)
+        generation.final.then(
+          ({ usage }) => metrics.finish(usage, 'abort'),
+          () => {},
+        );
     }
-    const { finishReason, usage } = await generation.final;
-    yield {
-      type: 'done',
-      finish_reason: finishReason,
-      usage: { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens },
-    };
+  }
+
+  /** One vector per input, in order, with the inputs' token count. */
+  async embed(request: ServerEmbedRequest): Promise<Embeddings> {
+    const engine = await this.#ready();
+    const { signal } = getRequestContext();
+    const result = await engine.embed({ ...request, signal });
+    recordEmbedding(this.modelId, result.promptTokens);
+    return result;
   }
 
   async countTokens(text: string): Promise<number> {

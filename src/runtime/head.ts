@@ -3,8 +3,8 @@
  * process; replicas as child processes here and, when it listens on the cluster port (6379), on
  * the worker nodes that join it.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
-import { AggregatorRegistry, Registry } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.ts';
 import { controllerMetrics, handleMetrics, proxyMetrics } from '../observability/metrics.ts';
 import { type HttpOptions, httpOptionsSchema, type ServeConfig } from '../schema/serve-config.ts';
@@ -15,6 +15,7 @@ import type { ApplicationStatus } from './controller/status.ts';
 import { HeadState } from './head-state.ts';
 import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
+import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
 import type { ResourceSet } from './placement/types.ts';
 import { HttpProxy } from './proxy/proxy.ts';
 import { createRestServer } from './rest/server.ts';
@@ -140,7 +141,7 @@ export class Head {
     });
     if (recovered?.config) {
       log.info({ stateDir: options.stateDir }, 'restoring the applied config from the state directory');
-      this.controller.apply(recovered.config);
+      this.controller.apply(recovered.config, { restored: true });
     }
     this.rest = createRestServer({
       controller: this.controller,
@@ -149,23 +150,14 @@ export class Head {
       log: log.child({ component: 'rest' }),
       token: options.token,
     });
-    this.metricsServer = Fastify({ logger: false });
-    this.metricsServer.get('/metrics', async (_req, reply) => {
-      reply.type(this.#registry.contentType);
-      return this.metrics();
-    });
+    this.metricsServer = createMetricsServer(this.#registry, () => this.metrics());
   }
 
   /** Prometheus text of this process and every replica, aggregated. */
   async metrics(): Promise<string> {
     this.proxy.refreshGauges();
-    const own = await this.#registry.getMetricsAsJSON();
     // Replicas on workers are scraped at their own node's metrics port, as in Ray.
-    const replicas = await Promise.all([...this.#node.replicas.values()].map((p) => p.metrics()));
-    const all = [own, ...replicas.filter((m) => m.length > 0)] as Parameters<
-      typeof AggregatorRegistry.aggregate
-    >[0];
-    return AggregatorRegistry.aggregate(all).metrics();
+    return nodeMetrics(this.#registry, this.#node.replicas.values());
   }
 
   async start(): Promise<HeadAddresses> {

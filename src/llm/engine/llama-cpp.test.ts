@@ -127,6 +127,20 @@ describe('llama.cpp engine', () => {
     assert.equal(engine.stats().activeRequests, 0);
   });
 
+  test('embeddings: unit vectors of the model size, deterministic, in input order, tokens counted', async () => {
+    const one = await engine.embed({ input: ['héllo'] });
+    assert.equal(engine.embeddingSize, 64);
+    assert.equal(one.vectors[0].length, 64);
+    assert.equal(one.promptTokens, 7); // BOS plus one token per byte, as in generation
+    assert.ok(Math.abs(Math.hypot(...one.vectors[0]) - 1) < 1e-6);
+    const batch = await engine.embed({ input: ['other', 'héllo'] });
+    assert.deepEqual(batch.vectors[1], one.vectors[0]);
+    assert.notDeepEqual(batch.vectors[0], batch.vectors[1]);
+    assert.equal(batch.promptTokens, 6 + 7);
+    await assert.rejects(engine.embed({ input: ['a', 'x'.repeat(300)] }), /input\[1\] has 301 tokens/);
+    await assert.rejects(engine.embed({ input: [''] }), /input\[0\] is empty/);
+  });
+
   test('chat messages use the model template; the fallback is plain', () => {
     const prompt = engine.applyChatTemplate([{ role: 'user', content: 'hi' }]);
     assert.ok(Array.isArray(prompt));

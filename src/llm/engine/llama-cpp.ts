@@ -1,7 +1,8 @@
 /**
  * The llama.cpp engine (node-llama-cpp): one model, one context with `parallel` sequences. Each
  * request takes a free sequence (waiting in FIFO order when none is free), so concurrent requests
- * are decoded in the same batches (continuous batching) instead of one after the other.
+ * are decoded in the same batches (continuous batching) instead of one after the other. Embeddings
+ * use a second, embedding context, created on the first `embed` (generation-only models never pay for it).
  */
 import {
   type ChatWrapper,
@@ -9,6 +10,7 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaEmbeddingContext,
   LlamaLogLevel,
   type LlamaModel,
   resolveChatWrapper,
@@ -18,6 +20,8 @@ import { RaylineError } from '../../errors.ts';
 import { IncrementalDetokenizer, StopMatcher } from './stop.ts';
 import type {
   ChatMessage,
+  Embeddings,
+  EmbedRequest,
   EngineStats,
   FinishReason,
   GenerateRequest,
@@ -92,6 +96,7 @@ export class LlamaCppEngine implements LLMEngine {
   /** The model's chat format, resolved once from its metadata; undefined means the plain fallback. */
   readonly #chatWrapper: ChatWrapper | undefined;
   #active = 0;
+  #embedding: Promise<LlamaEmbeddingContext> | undefined;
 
   private constructor(
     options: Required<LlamaCppOptions>,
@@ -277,7 +282,44 @@ export class LlamaCppEngine implements LLMEngine {
     return { final, [Symbol.asyncIterator]: () => iterable };
   }
 
+  /**
+   * One vector per input, L2-normalised as OpenAI's and vLLM's are: the model's pooled embedding
+   * (llama.cpp's; the last token's hidden state for a decoder without a pooling type). Inputs run one
+   * after the other on the embedding context; each counts its tokens as evaluated (BOS included).
+   */
+  async embed(request: EmbedRequest): Promise<Embeddings> {
+    this.#embedding ??= this.#model.createEmbeddingContext({
+      contextSize: this.#context.contextSize,
+      threads: this.options.threads,
+    });
+    const context = await this.#embedding;
+    const vectors: number[][] = [];
+    let promptTokens = 0;
+    for (const [i, text] of request.input.entries()) {
+      request.signal?.throwIfAborted();
+      if (!text) throw new RaylineError('RL_BAD_REQUEST', `input[${i}] is empty`);
+      const tokens = context.calculateInputLength(text);
+      if (tokens >= this.#context.contextSize) {
+        throw new RaylineError(
+          'RL_BAD_REQUEST',
+          `input[${i}] has ${tokens} tokens, more than the context size of ${this.#context.contextSize} tokens allows`,
+        );
+      }
+      const { vector } = await context.getEmbeddingFor(text);
+      const norm = Math.sqrt(vector.reduce((n, x) => n + x * x, 0)) || 1;
+      vectors.push(vector.map((x) => x / norm));
+      promptTokens += tokens;
+    }
+    return { vectors, promptTokens };
+  }
+
+  /** The length of the model's embedding vectors. */
+  get embeddingSize(): number {
+    return this.#model.embeddingVectorSize;
+  }
+
   async dispose(): Promise<void> {
+    await (await this.#embedding?.catch(() => undefined))?.dispose();
     await this.#context.dispose();
     await this.#model.dispose();
     await this.#llama.dispose();

@@ -102,6 +102,38 @@ test('streams completions, forwards sampling, takes usage from the last chunk', 
   assert.equal('stop' in seen[1].body, false);
 });
 
+test('embeddings go to the upstream /v1/embeddings as floats, back in index order', async () => {
+  const seen: Array<Record<string, unknown>> = [];
+  const url = await listen((req, body, res) => {
+    seen.push({ url: req.url, ...JSON.parse(body) });
+    if (req.url !== '/v1/embeddings') return res.writeHead(404).end();
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({
+        object: 'list',
+        data: [
+          { object: 'embedding', index: 1, embedding: [0, 1] },
+          { object: 'embedding', index: 0, embedding: [1, 0] },
+        ],
+        usage: { prompt_tokens: 9, total_tokens: 9 },
+      }),
+    );
+  });
+  const engine = await OpenAIUpstreamEngine.start({ model: 'emb', baseUrl: `${url}/v1` });
+  assert.deepEqual(await engine.embed({ input: ['a', 'b'], dimensions: 2 }), {
+    vectors: [
+      [1, 0],
+      [0, 1],
+    ],
+    promptTokens: 9,
+  });
+  assert.deepEqual(seen, [
+    { url: '/v1/embeddings', model: 'emb', input: ['a', 'b'], encoding_format: 'float', dimensions: 2 },
+  ]);
+  // One vector short: an upstream fault, not the caller's.
+  await assert.rejects(engine.embed({ input: ['a', 'b', 'c'] }), /answered 2 embeddings for 3 inputs/);
+});
+
 test('upstream errors keep their meaning; an abort ends the stream quietly and the upstream request', async () => {
   let closed: Promise<void> | undefined;
   const url = await listen((_req, body, res) => {

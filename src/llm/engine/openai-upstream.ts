@@ -2,13 +2,16 @@
  * The `openai-upstream` engine: generation is delegated to an OpenAI-compatible server, either one
  * already running (`base_url`) or one this replica starts (`command`, e.g. `vllm serve ...`), waits
  * for and kills when it stops. Requests stream through `/v1/completions` or `/v1/chat/completions`
- * with `stream: true`; aborting the caller's signal aborts the upstream request.
+ * with `stream: true`; embeddings through `/v1/embeddings` (as floats). Aborting the caller's signal
+ * aborts the upstream request.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { RaylineError } from '../../errors.ts';
 import type {
   ChatMessage,
+  Embeddings,
+  EmbedRequest,
   EngineStats,
   FinishReason,
   GenerateRequest,
@@ -109,6 +112,31 @@ export class OpenAIUpstreamEngine implements LLMEngine {
   /** A chat through the upstream's `/v1/chat/completions`, so its own chat template applies. */
   generateChat(messages: readonly ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): Generation {
     return this.#stream({ messages }, sampling, signal);
+  }
+
+  async embed(request: EmbedRequest): Promise<Embeddings> {
+    const response = await this.#post(
+      '/embeddings',
+      {
+        model: this.#model,
+        input: request.input,
+        encoding_format: 'float',
+        ...(request.dimensions !== undefined ? { dimensions: request.dimensions } : {}),
+      },
+      request.signal,
+    );
+    const body = (await response.json()) as {
+      data?: Array<{ index: number; embedding: number[] }>;
+      usage?: { prompt_tokens?: number };
+    };
+    const data = [...(body.data ?? [])].sort((a, b) => a.index - b.index);
+    if (data.length !== request.input.length || !data.every((d) => Array.isArray(d.embedding))) {
+      throw new RaylineError(
+        'RL_UNAVAILABLE',
+        `upstream ${this.baseUrl} answered ${data.length} embeddings for ${request.input.length} inputs`,
+      );
+    }
+    return { vectors: data.map((d) => d.embedding), promptTokens: body.usage?.prompt_tokens ?? 0 };
   }
 
   #stream(input: Input, sampling: SamplingParams, signal?: AbortSignal): Generation {

@@ -1,6 +1,6 @@
 /**
  * The one interface every LLM engine implements: stream generated text for a prompt and sampling
- * parameters, count tokens, and format chat messages. The OpenAI surface and the LLM server speak
+ * parameters, embed texts, count tokens, and format chat messages. The OpenAI surface and the LLM server speak
  * only this, so an engine (llama.cpp today, an upstream OpenAI server later) is swappable.
  */
 
@@ -53,8 +53,22 @@ export interface EngineStats {
   queuedRequests: number;
 }
 
+/** Embeddings of several inputs, in their order; `promptTokens` counts the tokens of all of them. */
+export interface Embeddings {
+  vectors: number[][];
+  promptTokens: number;
+}
+
+export interface EmbedRequest {
+  input: string[];
+  /** Passed on to engines whose model can shorten its vectors; others answer with their own size. */
+  dimensions?: number;
+  signal?: AbortSignal;
+}
+
 export interface LLMEngine {
   generate(request: GenerateRequest): Generation;
+  embed(request: EmbedRequest): Promise<Embeddings>;
   countTokens(text: string): number;
   /** The prompt for a chat: from the model's chat template, or a plain `role: content` fallback. */
   applyChatTemplate(messages: readonly ChatMessage[]): string | number[];

@@ -1,14 +1,20 @@
 /**
  * The OpenAI-compatible HTTP surface as an ingress deployment: `GET /v1/models`,
- * `POST /v1/completions`, `POST /v1/chat/completions`, routed by the request's `model` to that
- * model's `LLMServer` through a handle. Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
+ * `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/embeddings`, routed by the
+ * request's `model` to that model's `LLMServer` through a handle. Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
  */
 import { randomUUID } from 'node:crypto';
 import type { DeploymentHandle } from '../../serve/handle.ts';
 import { response, type ServeRequest } from '../../serve/request.ts';
 import type { ChatMessage, SamplingParams } from '../engine/types.ts';
 import type { LLMServer, ServerEvent, ServerGenerateRequest } from '../server.ts';
-import { chatRequestSchema, completionRequestSchema, OpenAIError, validationError } from './schemas.ts';
+import {
+  chatRequestSchema,
+  completionRequestSchema,
+  embeddingRequestSchema,
+  OpenAIError,
+  validationError,
+} from './schemas.ts';
 
 /** Completions default to OpenAI's 16 tokens; chat has no limit at OpenAI, here 256 unless asked. */
 const COMPLETION_MAX_TOKENS = 16;
@@ -34,6 +40,7 @@ export class OpenAIIngress {
       if (is('POST', '/v1/completions') && !path.endsWith('/chat/completions'))
         return await this.#generate(request, 'completion');
       if (is('POST', '/v1/chat/completions')) return await this.#generate(request, 'chat');
+      if (is('POST', '/v1/embeddings')) return await this.#embed(request);
       if (is('GET', '/v1/rayline/stats')) return await this.#stats(request);
       throw new OpenAIError(404, `no route ${request.method} ${request.path}`, { code: 'not_found' });
     } catch (error) {
@@ -69,6 +76,40 @@ export class OpenAIIngress {
   async #stats(request: ServeRequest) {
     const model = request.query.get('model') ?? '';
     return await this.#server(model).stats.remote();
+  }
+
+  async #embed(request: ServeRequest): Promise<unknown> {
+    const parsed = embeddingRequestSchema.safeParse(request.json<unknown>());
+    if (!parsed.success) throw validationError(parsed.error);
+    const req = parsed.data;
+    const server = this.#server(req.model);
+    let result: Awaited<ReturnType<LLMServer['embed']>>;
+    try {
+      const dimensions = req.dimensions != null ? { dimensions: req.dimensions } : {};
+      result = await server.embed.remote({ input: req.input, ...dimensions });
+    } catch (error) {
+      // The engine refuses only inputs (empty, longer than the context): name the parameter.
+      const e = error as { code?: string; message?: string };
+      if (e?.code !== 'RL_BAD_REQUEST') throw error;
+      throw new OpenAIError(400, `input: ${e.message}`, { param: 'input', code: 'invalid_value' });
+    }
+    const { vectors, promptTokens } = result;
+    if (req.dimensions != null && vectors.some((v) => v.length !== req.dimensions)) {
+      throw new OpenAIError(
+        400,
+        `dimensions: model '${req.model}' makes vectors of ${vectors[0]?.length} dimensions, not ${req.dimensions}`,
+        { param: 'dimensions', code: 'invalid_value' },
+      );
+    }
+    // base64: the little-endian float32 bytes, as OpenAI sends them (its npm client asks for it).
+    const encode = (v: number[]) =>
+      req.encoding_format === 'base64' ? Buffer.from(Float32Array.from(v).buffer).toString('base64') : v;
+    return {
+      object: 'list',
+      data: vectors.map((v, index) => ({ object: 'embedding', index, embedding: encode(v) })),
+      model: req.model,
+      usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+    };
   }
 
   async #generate(request: ServeRequest, kind: Kind): Promise<unknown> {

@@ -1,5 +1,5 @@
 /**
- * OpenAI's request bodies for completions and chat completions, validated with zod under OpenAI's
+ * OpenAI's request bodies for completions, chat completions and embeddings, validated with zod under OpenAI's
  * field names. Fields OpenAI defines that Rayline ignores (user, logprobs off, ...) pass through.
  */
 import { z } from 'zod';
@@ -57,8 +57,21 @@ export const chatRequestSchema = z.object({
     .min(1),
 });
 
+const embeddingInput = z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(2048)], {
+  error:
+    'input must be a non-empty string or an array of 1 to 2048 non-empty strings (token ids are not supported)',
+});
+
+export const embeddingRequestSchema = z.object({
+  model: common.model,
+  input: embeddingInput.transform((i) => (typeof i === 'string' ? [i] : i)),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+  dimensions: z.number().int().positive().nullish(),
+});
+
 export type CompletionRequest = z.output<typeof completionRequestSchema>;
 export type ChatRequest = z.output<typeof chatRequestSchema>;
+export type EmbeddingRequest = z.output<typeof embeddingRequestSchema>;
 
 /** OpenAI's error body. */
 export interface OpenAIErrorBody {

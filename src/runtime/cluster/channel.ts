@@ -19,6 +19,8 @@ export class Channel<In, Out> {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5000);
     const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
+    // The socket's own 'error' below reports it; readline re-emits it and would otherwise throw.
+    lines.on('error', () => {});
     lines.on('line', (line) => {
       if (line.length > MAX_LINE_BYTES) return this.close(new Error('cluster message too large'));
       let message: In;

@@ -124,6 +124,7 @@ export class HeadCluster {
     let node: RemoteNode | undefined;
     const log = this.#options.log;
     channel.onMessage = (message) => {
+      if (node && message.t === 'leaving') return this.#forget(node, 'node left the cluster');
       if (node) return node.onMessage(message);
       if (message.t !== 'hello') return channel.close();
       const expected = this.#options.token;
@@ -181,16 +182,21 @@ export class HeadCluster {
 
   #checkSilence(): void {
     const now = Date.now();
-    for (const [id, node] of this.#workers) {
-      if (now - node.lastSeenMs <= this.#timeoutMs) continue;
-      this.#options.log.warn(
-        { node: id, silentS: (now - node.lastSeenMs) / 1000, replicas: node.replicas.size },
-        'node lost: its replicas are rescheduled',
-      );
-      this.#workers.delete(id);
-      node.lost();
-      this.#options.onChange();
+    for (const node of this.#workers.values()) {
+      if (now - node.lastSeenMs > this.#timeoutMs)
+        this.#forget(node, 'node lost: its replicas are rescheduled');
     }
+  }
+
+  #forget(node: RemoteNode, why: string): void {
+    if (this.#workers.get(node.id) !== node) return;
+    this.#options.log.warn(
+      { node: node.id, silentS: (Date.now() - node.lastSeenMs) / 1000, replicas: node.replicas.size },
+      why,
+    );
+    this.#workers.delete(node.id);
+    node.lost();
+    this.#options.onChange();
   }
 
   close(): void {

@@ -44,6 +44,8 @@ export interface ReplicaReport extends ReplicaLaunchOrder {
 export type ToHead =
   | { t: 'hello'; token: string; node: NodeInfo; replicas: ReplicaReport[] }
   | { t: 'heartbeat'; proxyHealthy: boolean }
+  /** The node is shutting down on purpose: forget it now rather than after the timeout. */
+  | { t: 'leaving' }
   | { t: 'ready'; id: string; address: string; tcpAddress: string | undefined; pid: number | undefined }
   | { t: 'start-failed'; id: string; message: string }
   | { t: 'exit'; id: string; code: number | null; signal: string | null }

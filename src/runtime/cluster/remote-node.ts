@@ -81,6 +81,8 @@ export class RemoteNode implements ClusterNode {
       case 'heartbeat':
         this.proxyHealthy = message.proxyHealthy;
         return;
+      case 'leaving':
+        return; // handled by the cluster, which owns the node table
       case 'answer':
         this.#asks.get(message.requestId)?.(message);
         this.#asks.delete(message.requestId);

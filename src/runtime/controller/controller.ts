@@ -73,6 +73,11 @@ export class ServeController {
   /** No table is published before the first apply: a restarted head would empty the workers' tables. */
   #applied = false;
   #recovery: ControllerOptions['recovery'];
+  /**
+   * A config restored after a head restart: its applications have no deployments until built, and
+   * a table published meanwhile would empty the workers' tables. Cleared once every app is built.
+   */
+  #restoring = false;
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -109,9 +114,10 @@ export class ServeController {
   }
 
   /** Applies a validated config: new or changed applications deploy, missing ones are deleted. */
-  apply(config: ServeConfig): void {
+  apply(config: ServeConfig, options: { restored?: boolean } = {}): void {
     this.#config = config;
     this.#applied = true;
+    if (options.restored) this.#restoring = true;
     const listed = new Set(config.applications.map((a) => a.name));
     for (const app of config.applications) {
       const existing = this.#apps.get(app.name);
@@ -362,12 +368,21 @@ export class ServeController {
 
   #publish(): void {
     if (!this.#applied) return;
+    if (this.#restoring) {
+      if ([...this.#apps.values()].some((a) => a.building)) return;
+      this.#restoring = false;
+    }
     const routes = this.routes();
     const appRoutes = this.#appRoutes();
     const snapshot = JSON.stringify([routes, appRoutes]);
     if (snapshot === this.#lastPublished) return;
     this.#lastPublished = snapshot;
     this.#options.cluster.publish(routes, appRoutes, this.#config?.proxy_location ?? 'EveryNode');
+  }
+
+  /** Replicas placed on a node, and what is left there, for the cluster autoscaler. */
+  nodeUsage(nodeId: string): { replicas: number; available: Record<string, number> | undefined } {
+    return { replicas: this.#placer.replicasOn(nodeId), available: this.#placer.available(nodeId) };
   }
 
   /** What the replicas that could not be placed wait for, for the cluster autoscaler. */

@@ -38,7 +38,12 @@ export class ReplicaProcess implements ReplicaHandle {
     this.spec = spec;
     this.#child = spawn(process.execPath, [...childExecArgv(), replicaMain], {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env, RAYLINE_REPLICA_ID: spec.replicaId },
+      env: {
+        ...process.env,
+        ...options.env,
+        RAYLINE_REPLICA_ID: spec.replicaId,
+        ...(spec.nodeId ? { RAYLINE_NODE_ID: spec.nodeId } : {}),
+      },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
