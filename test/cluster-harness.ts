@@ -100,7 +100,10 @@ export class TestCluster {
   clusterPort = 0;
   readonly stateDir = mkdtempSync(join(tmpdir(), 'rl-cluster-'));
 
-  static async start(workers: WorkerSpec[], options: { headCpus?: number } = {}): Promise<TestCluster> {
+  static async start(
+    workers: WorkerSpec[],
+    options: { headCpus?: number; headArgs?: string[] } = {},
+  ): Promise<TestCluster> {
     const cluster = new TestCluster();
     const [cp, dp, hp, mp] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     cluster.clusterPort = cp;
@@ -125,6 +128,7 @@ export class TestCluster {
         'head',
         '--state-dir',
         cluster.stateDir,
+        ...(options.headArgs ?? []),
       ],
       env,
     );

@@ -3,7 +3,7 @@
  * machine, replicas placed by resources, requests through every node's proxy, and nodes killed -9.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -243,5 +243,63 @@ describe('losing the head under load', () => {
       ids,
       'the same replicas, adopted rather than restarted',
     );
+  });
+});
+
+describe('the local cluster autoscaler', () => {
+  let cluster: TestCluster;
+  let dir: string;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rl-autoscaling-'));
+    const config = join(dir, 'cluster.yaml');
+    writeFileSync(
+      config,
+      [
+        'autoscalerOptions: {idleTimeoutSeconds: 2}',
+        'workerGroupSpecs:',
+        '  - {groupName: gpu, minReplicas: 0, maxReplicas: 2, resources: {CPU: 2, GPU: 1}}',
+        '  - {groupName: cpu, minReplicas: 1, maxReplicas: 1, resources: {CPU: 1}}',
+      ].join('\n'),
+    );
+    cluster = await TestCluster.start([], { headArgs: ['--autoscaling-config', config] });
+  });
+  after(async () => {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const workersOf = async (group: string) =>
+    Object.keys((await cluster.details()).proxies).filter((id) => id.startsWith(`${group}-`));
+
+  test('unplaceable GPU replicas start GPU workers up to max; idle ones stop after the timeout, min stays', async () => {
+    // The cpu group's minimum starts on its own.
+    await waitFor(async () => (await workersOf('cpu')).length === 1, 60_000, 'the cpu group minimum').catch(
+      (e) => {
+        throw new Error(`${e.message}\n${cluster.logs()}`);
+      },
+    );
+    await cluster.deploy({
+      applications: [app('gpu', { num_replicas: 3, ray_actor_options: { num_gpus: 1 } })],
+    });
+    await waitFor(
+      async () => {
+        const d = await cluster.details();
+        const running = d.applications.gpu?.deployments.Where?.replicas.filter((r) => r.state === 'RUNNING');
+        return running?.length === 2;
+      },
+      90_000,
+      'two GPU workers started and their replicas running',
+    ).catch((e) => {
+      throw new Error(`${e.message}\n${cluster.logs()}`);
+    });
+    const gpu = (await cluster.details()).applications.gpu;
+    const gpuNodes = new Set(gpu.deployments.Where.replicas.map((r) => r.node_id));
+    assert.equal(gpuNodes.size, 2, 'one replica on each GPU worker');
+    for (const node of gpuNodes) assert.match(node, /^gpu-/);
+    assert.deepEqual((await workersOf('gpu')).sort(), [...gpuNodes].sort(), 'never beyond maxReplicas');
+    assert.match(gpu.deployments.Where.message, /1 replica waiting for resources/);
+    await cluster.deploy({ applications: [] });
+    await waitFor(async () => (await workersOf('gpu')).length === 0, 60_000, 'idle GPU workers to stop');
+    assert.equal((await workersOf('cpu')).length, 1, 'the cpu group keeps its minimum');
   });
 });

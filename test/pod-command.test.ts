@@ -39,11 +39,23 @@ test('a head pod built for an autoscaled GPU cluster runs `rayline start` to a h
   const pod = buildHeadPod({ name: 'demo', namespace: 'ml', uid: 'u' }, spec);
   const args = pod.spec?.containers[0]?.args ?? [];
   assert.ok(args.includes('--autoscaling-provider=kubernetes') && args.includes('--num-cpus=2'));
-  const [dashboard, proxy, metrics] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [dashboard, proxy, metrics, cluster] = await Promise.all([
+    freePort(),
+    freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const token = 'pod-command-test-token';
   const child = spawn(
     process.execPath,
-    [cli, ...args, `--dashboard-port=${dashboard}`, `--proxy-port=${proxy}`, `--metrics-port=${metrics}`],
+    [
+      cli,
+      ...args,
+      `--dashboard-port=${dashboard}`,
+      `--proxy-port=${proxy}`,
+      `--metrics-port=${metrics}`,
+      `--port=${cluster}`,
+    ],
     {
       env: {
         ...process.env,
@@ -75,8 +87,10 @@ test('a head pod built for an autoscaled GPU cluster runs `rayline start` to a h
     assert.equal(allowed.status, 200);
     assert.deepEqual(((await allowed.json()) as { applications: object }).applications, {});
   } finally {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
   }
 });

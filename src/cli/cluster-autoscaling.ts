@@ -7,6 +7,7 @@ import type { AutoscalingConfig } from '../runtime/autoscaler/autoscaling-config
 import { ClusterAutoscaler } from '../runtime/autoscaler/cluster-autoscaler.ts';
 import { KubernetesProvider } from '../runtime/autoscaler/kubernetes-provider.ts';
 import { LocalProvider, raylineWorkerSpawner } from '../runtime/autoscaler/local-provider.ts';
+import type { NodeProvider } from '../runtime/autoscaler/types.ts';
 import { autoscalingView } from '../runtime/cluster/autoscaling-view.ts';
 import type { Head } from '../runtime/head.ts';
 
@@ -23,7 +24,14 @@ export function startClusterAutoscaler(
         log,
       })
     : undefined;
-  const provider = local ?? KubernetesProvider.fromEnvironment({ log });
+  let provider: NodeProvider;
+  try {
+    provider = local ?? KubernetesProvider.fromEnvironment({ log });
+  } catch (error) {
+    // Serving matters more than scaling: the head runs on, at its current size, and says why.
+    log.error({ err: error }, `cluster autoscaler not started: ${(error as Error).message}`);
+    return { stop: async () => {} };
+  }
   const autoscaler = new ClusterAutoscaler({
     provider,
     view: autoscalingView(head.cluster, head.controller),

@@ -75,7 +75,8 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     autoscaling = startClusterAutoscaler(head, {
       log,
       config: autoscalingConfig,
-      headAddress: addresses.cluster!,
+      // Workers connect to the address the head advertises, not the wildcard it may listen on.
+      headAddress: `${options.cluster?.ip ?? '127.0.0.1'}:${addresses.cluster!.split(':').pop()}`,
       token: options.token,
     });
   }

@@ -175,6 +175,7 @@ export class Worker {
         this.#channel = channel;
         this.#reconnectMs = 250;
         this.#options.log.info({ head: this.#options.headAddress }, 'joined the cluster');
+        this.#beat();
         this.joined.resolve();
         return;
       case 'refused':
@@ -208,6 +209,10 @@ export class Worker {
   }
 
   #launch(order: ReplicaLaunchOrder, routes: Parameters<ReplicaProcess['start']>[0]): void {
+    if (this.#stopping) {
+      const message = `node ${this.#info.id} is shutting down`;
+      return this.#send({ t: 'start-failed', id: order.spec.replicaId, message });
+    }
     const { token } = this.#options;
     const process = this.#node.launch({
       spec: {
@@ -254,14 +259,17 @@ export class Worker {
     }
   }
 
-  /** Drains every replica here, then closes. */
+  /**
+   * Leaves the cluster first (the head replaces this node's replicas elsewhere and stops routing new
+   * calls here), then drains every replica and closes.
+   */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#heartbeat);
+    this.#send({ t: 'leaving' });
     await Promise.all(
       [...this.#hosted.values()].map((h) => h.process.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)),
     );
-    this.#send({ t: 'leaving' });
     this.#channel?.close();
     await Promise.all([this.proxy.close(), this.metricsServer.close()]);
     this.#router.close();

@@ -250,6 +250,8 @@ process.on('message', (message: ToReplica) => {
 
 // The node owns this process: if the node goes away, so does the replica.
 process.on('disconnect', () => exit(0));
+// A node that died while this module was still loading disconnected before anyone listened.
+if (!process.connected) exit(0);
 process.on('SIGINT', () => {}); // Ctrl-C reaches the whole process group; the node decides when we stop.
 process.on('uncaughtException', (error) => {
   log.fatal({ err: error }, 'uncaught exception in replica');
