@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
-import { repoRoot, TestCluster, waitFor } from './cluster-harness.ts';
+import { NodeProcess, repoRoot, TestCluster, waitFor } from './cluster-harness.ts';
 import { ClosedLoopLoad } from './load.ts';
 
 interface Answer {
@@ -122,6 +122,35 @@ describe('a head and two workers: placement by resources and GPUs', () => {
     }
     assert.deepEqual(Object.keys(d.proxies).sort(), ['cpu-node', 'gpu-node', 'head']);
     for (const p of Object.values(d.proxies)) assert.equal(p.status, 'HEALTHY');
+  });
+  test('a node without the cluster token is refused; HeadOnly keeps applications off worker proxies', async () => {
+    const intruder = new NodeProcess(
+      'intruder',
+      [
+        '--address',
+        `127.0.0.1:${cluster.clusterPort}`,
+        '--node-id',
+        'intruder',
+        '--proxy-port',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
+      { ...process.env, RAYLINE_API_TOKEN: 'wrong-token' },
+    );
+    const code = await new Promise<number | null>((resolve) => intruder.child.once('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(intruder.log, /refused this node/);
+    assert.equal((await cluster.details()).proxies.intruder, undefined);
+
+    await cluster.deploy({ proxy_location: 'HeadOnly', applications: [app('cpu', { num_replicas: 2 })] });
+    await waitFor(
+      async () => (await fetch(`${cluster.workerHttp.get('cpu-node')}/cpu`)).status === 404,
+      30_000,
+      'worker proxies to drop the application routes',
+    );
+    assert.equal((await fetch(`${cluster.headHttp}/cpu`)).status, 200);
+    assert.deepEqual(Object.keys((await cluster.details()).proxies), ['head']);
   });
 });
 

@@ -36,6 +36,13 @@ export const LLM_MAX_ONGOING_REQUESTS = 64;
 /** Autoscaling's target per LLM replica (Ray Serve's default is 2): half of the cap. */
 export const LLM_TARGET_ONGOING_REQUESTS = 32;
 
+/**
+ * How callers pick an LLM replica: Ray Serve LLM's `PrefixCacheAffinityRouter`, so prompts sharing
+ * a prefix (a system prompt, few-shot examples) reach the replica whose engine has its KV cache,
+ * while queues are balanced. `deployment_config.request_router_config` replaces it.
+ */
+export const LLM_REQUEST_ROUTER = { requestRouterClass: 'prefix_cache_affinity' };
+
 /** A model's server options: its deployment_config over the LLM defaults. */
 export function llmServerOptions(config: LLMConfig): DeploymentOptions {
   const given = deploymentOptionsFromConfig(config.deployment_config);
@@ -50,7 +57,13 @@ export function llmServerOptions(config: LLMConfig): DeploymentOptions {
   const waits =
     config.engine === 'openai-upstream' || isRemoteSource(config.model_loading_config.model_source);
   const userConfig = waits && given.userConfig === undefined ? { userConfig: {} } : {};
-  return { maxOngoingRequests: LLM_MAX_ONGOING_REQUESTS, ...given, ...autoscaling, ...userConfig };
+  return {
+    maxOngoingRequests: LLM_MAX_ONGOING_REQUESTS,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+    ...given,
+    ...autoscaling,
+    ...userConfig,
+  };
 }
 
 export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenAIIngress> {

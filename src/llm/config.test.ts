@@ -1,7 +1,7 @@
 /** LLMConfig validation, deployment options from YAML, and model sources. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { llmServerOptions } from './app.ts';
+import { LLM_REQUEST_ROUTER, llmServerOptions } from './app.ts';
 import { deploymentOptionsFromConfig, parseOpenAIAppArgs } from './config.ts';
 import { parseModelSource } from './model-source.ts';
 
@@ -67,7 +67,42 @@ test('a downloaded source gets a user_config, so its replica is ready only once 
       parseOpenAIAppArgs({ llm_configs: [{ model_loading_config: { model_id: 'm', model_source } }] })
         .llm_configs[0],
     );
-  assert.deepEqual(options('hf://org/repo/m.gguf'), { maxOngoingRequests: 64, userConfig: {} });
-  assert.deepEqual(options('https://example.com/m.gguf'), { maxOngoingRequests: 64, userConfig: {} });
-  assert.deepEqual(options('tiny:seed=1'), { maxOngoingRequests: 64 });
+  assert.deepEqual(options('hf://org/repo/m.gguf'), {
+    maxOngoingRequests: 64,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+    userConfig: {},
+  });
+  assert.deepEqual(options('https://example.com/m.gguf'), {
+    maxOngoingRequests: 64,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+    userConfig: {},
+  });
+  assert.deepEqual(options('tiny:seed=1'), {
+    maxOngoingRequests: 64,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+  });
+});
+
+test('LLM servers route by prefix cache affinity unless deployment_config says otherwise', () => {
+  const options = (deployment_config: Record<string, unknown>) =>
+    llmServerOptions(
+      parseOpenAIAppArgs({
+        llm_configs: [
+          { model_loading_config: { model_id: 'm', model_source: 'tiny:seed=1' }, deployment_config },
+        ],
+      }).llm_configs[0],
+    );
+  assert.deepEqual(options({}).requestRouterConfig, { requestRouterClass: 'prefix_cache_affinity' });
+  assert.deepEqual(
+    options({
+      request_router_config: {
+        request_router_class: 'prefix_cache_affinity',
+        request_router_kwargs: { imbalanced_threshold: 2 },
+      },
+    }).requestRouterConfig,
+    { requestRouterClass: 'prefix_cache_affinity', requestRouterKwargs: { imbalancedThreshold: 2 } },
+  );
+  assert.deepEqual(options({ request_router_config: { request_router_class: 'pow2' } }).requestRouterConfig, {
+    requestRouterClass: 'pow2',
+  });
 });

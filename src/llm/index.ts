@@ -2,6 +2,7 @@
 export {
   buildOpenAIApp,
   LLM_MAX_ONGOING_REQUESTS,
+  LLM_REQUEST_ROUTER,
   LLM_TARGET_ONGOING_REQUESTS,
   llmServerOptions,
   serverDeploymentName,

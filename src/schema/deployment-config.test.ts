@@ -35,6 +35,7 @@ test("defaults are Ray Serve's", () => {
     health_check_timeout_s: 30,
     graceful_shutdown_wait_loop_s: 2,
     graceful_shutdown_timeout_s: 20,
+    request_router_config: { request_router_class: 'pow2' },
   });
 });
 
@@ -253,4 +254,43 @@ test("autoscalingConfigSchema fills Ray's AutoscalingConfig defaults", () => {
     min_replicas: 1,
     max_replicas: 1,
   });
+});
+
+test('request_router_config: Rayline or Ray router names, PrefixCacheAffinityRouter kwargs only with it', () => {
+  for (const cls of [
+    'pow2',
+    'prefix_cache_affinity',
+    'ray.serve.llm.request_router.PrefixCacheAffinityRouter',
+    'ray.serve._private.request_router:PowerOfTwoChoicesRequestRouter',
+  ]) {
+    assert.ok(
+      deploymentOptionsSchema.safeParse({ request_router_config: { request_router_class: cls } }).success,
+    );
+  }
+  const issues = (request_router_config: unknown) =>
+    deploymentOptionsSchema.safeParse({ request_router_config }).error?.issues.map((i) => i.path.join('.'));
+  assert.deepEqual(issues({ request_router_class: 'round_robin' }), [
+    'request_router_config.request_router_class',
+  ]);
+  assert.deepEqual(issues({ request_router_kwargs: { imbalanced_threshold: 2 } }), [
+    'request_router_config.request_router_kwargs',
+  ]);
+  assert.deepEqual(
+    issues({
+      request_router_class: 'prefix_cache_affinity',
+      request_router_kwargs: { match_rate_threshold: 2 },
+    }),
+    ['request_router_config.request_router_kwargs.match_rate_threshold'],
+  );
+  // Replaced whole: the config's router drops the code's kwargs.
+  const merged = mergeDeploymentConfig(
+    layer({
+      request_router_config: {
+        request_router_class: 'prefix_cache_affinity',
+        request_router_kwargs: { imbalanced_threshold: 3 },
+      },
+    }),
+    layer({ request_router_config: { request_router_class: 'pow2' } }),
+  );
+  assert.deepEqual(merged.request_router_config, { request_router_class: 'pow2' });
 });

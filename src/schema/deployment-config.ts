@@ -84,6 +84,52 @@ export const loggingConfigSchema = z.strictObject({
   enable_access_log: z.boolean().default(true),
 });
 
+/** The request routers Rayline has: Ray Serve's default, and Ray Serve LLM's prefix-aware one. */
+export type RequestRouterKind = 'pow2' | 'prefix_cache_affinity';
+
+/**
+ * The router a `request_router_class` names: Rayline's short names, or Ray's class (its last
+ * dotted or colon-separated segment: `ray.serve.llm.request_router.PrefixCacheAffinityRouter`).
+ */
+export function requestRouterKind(cls: string): RequestRouterKind | undefined {
+  const name = cls.slice(Math.max(cls.lastIndexOf('.'), cls.lastIndexOf(':')) + 1);
+  if (cls === 'pow2' || name === 'PowerOfTwoChoicesRequestRouter') return 'pow2';
+  if (cls === 'prefix_cache_affinity' || name === 'PrefixCacheAffinityRouter') return 'prefix_cache_affinity';
+  return undefined;
+}
+
+/** Ray Serve's `request_router_config`, with the routers and the router arguments Rayline knows. */
+export const requestRouterConfigSchema = z
+  .strictObject({
+    request_router_class: z
+      .string()
+      .refine(
+        (cls) => requestRouterKind(cls) !== undefined,
+        "must be 'pow2' or 'prefix_cache_affinity' (Ray's PowerOfTwoChoicesRequestRouter or PrefixCacheAffinityRouter)",
+      )
+      .optional(),
+    /** PrefixCacheAffinityRouter's arguments (Ray's names and defaults). */
+    request_router_kwargs: z
+      .strictObject({
+        /** Queues count as balanced while their max - min is at most this (default 10). */
+        imbalanced_threshold: nonNegative.optional(),
+        /** The fraction of a prompt that must match for affinity to decide (default 0.1). */
+        match_rate_threshold: z.number().min(0).max(1).optional(),
+      })
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    const kind = requestRouterKind(value.request_router_class ?? 'pow2');
+    const kwargs = Object.keys(value.request_router_kwargs ?? {});
+    if (kind === 'pow2' && kwargs.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['request_router_kwargs'],
+        message: `${kwargs.join(', ')} apply to request_router_class 'prefix_cache_affinity' only`,
+      });
+    }
+  });
+
 /** Every field optional: used for code options and for per-deployment overrides in a config. */
 export const deploymentOptionsSchema = z
   .strictObject({
@@ -109,6 +155,7 @@ export const deploymentOptionsSchema = z
     graceful_shutdown_wait_loop_s: positive.optional(),
     graceful_shutdown_timeout_s: nonNegative.optional(),
     logging_config: loggingConfigSchema.partial().optional(),
+    request_router_config: requestRouterConfigSchema.optional(),
   })
   .superRefine((value, ctx) => {
     if (typeof value.num_replicas === 'number' && value.autoscaling_config) {
@@ -131,6 +178,7 @@ export type DeploymentOptionsInput = z.input<typeof deploymentOptionsSchema>;
 export type AutoscalingConfig = z.output<typeof autoscalingConfigSchema>;
 export type RayActorOptions = z.output<typeof rayActorOptionsSchema>;
 export type LoggingConfig = z.output<typeof loggingConfigSchema>;
+export type RequestRouterConfig = z.output<typeof requestRouterConfigSchema>;
 
 /** A deployment's effective configuration after defaults, code and config are merged. */
 export interface DeploymentConfig {
@@ -147,6 +195,7 @@ export interface DeploymentConfig {
   health_check_timeout_s: number;
   graceful_shutdown_wait_loop_s: number;
   graceful_shutdown_timeout_s: number;
+  request_router_config: RequestRouterConfig;
 }
 
 export const deploymentDefaults: DeploymentConfig = {
@@ -163,13 +212,14 @@ export const deploymentDefaults: DeploymentConfig = {
   health_check_timeout_s: 30,
   graceful_shutdown_wait_loop_s: 2,
   graceful_shutdown_timeout_s: 20,
+  request_router_config: { request_router_class: 'pow2' },
 };
 
 type ParsedOptions = z.output<typeof deploymentOptionsSchema>;
 
 /**
  * Merges per field: a value in the config beats one in code, which beats the default. Nested option
- * objects (autoscaling_config, ray_actor_options) are replaced whole, as in Ray.
+ * objects (autoscaling_config, ray_actor_options, request_router_config) are replaced whole, as in Ray.
  */
 export function mergeDeploymentConfig(code: ParsedOptions, config: ParsedOptions = {}): DeploymentConfig {
   // A deep copy: a caller changing merged.ray_actor_options must not change the defaults of every deployment.

@@ -29,6 +29,14 @@ export interface ActorOptions {
   resources?: Record<string, number>;
 }
 
+/** Ray Serve's `request_router_config`: which router callers use to pick a replica. */
+export interface RequestRouterOptions {
+  /** `'pow2'` (power of two choices, the default) or `'prefix_cache_affinity'`; Ray's class names work too. */
+  requestRouterClass?: string;
+  /** `prefix_cache_affinity`'s arguments. */
+  requestRouterKwargs?: { imbalancedThreshold?: number; matchRateThreshold?: number };
+}
+
 export interface DeploymentOptions {
   name?: string;
   numReplicas?: number | 'auto';
@@ -44,6 +52,7 @@ export interface DeploymentOptions {
   healthCheckTimeoutS?: number;
   gracefulShutdownWaitLoopS?: number;
   gracefulShutdownTimeoutS?: number;
+  requestRouterConfig?: RequestRouterOptions;
 }
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { llmServerOptions } from '../app.ts';
+import { LLM_REQUEST_ROUTER, llmServerOptions } from '../app.ts';
 import { parseOpenAIAppArgs } from '../config.ts';
 import { OpenAIUpstreamEngine } from './openai-upstream.ts';
 import type { Generation, SamplingParams } from './types.ts';
@@ -260,13 +260,17 @@ test('LLMConfig: openai-upstream kwargs are checked; LLM servers get LLM default
     /llm_configs\[0\]\.engine_kwargs/,
   );
 
-  assert.deepEqual(llmServerOptions(config({})), { maxOngoingRequests: 64 });
+  assert.deepEqual(llmServerOptions(config({})), {
+    maxOngoingRequests: 64,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+  });
   assert.deepEqual(
     llmServerOptions(
       config({ deployment_config: { autoscaling_config: { min_replicas: 1, max_replicas: 4 } } }),
     ),
     {
       maxOngoingRequests: 64,
+      requestRouterConfig: LLM_REQUEST_ROUTER,
       autoscalingConfig: { targetOngoingRequests: 32, minReplicas: 1, maxReplicas: 4 },
     },
   );
@@ -276,8 +280,16 @@ test('LLMConfig: openai-upstream kwargs are checked; LLM servers get LLM default
         deployment_config: { max_ongoing_requests: 8, autoscaling_config: { target_ongoing_requests: 4 } },
       }),
     ),
-    { maxOngoingRequests: 8, autoscalingConfig: { targetOngoingRequests: 4 } },
+    {
+      maxOngoingRequests: 8,
+      requestRouterConfig: LLM_REQUEST_ROUTER,
+      autoscalingConfig: { targetOngoingRequests: 4 },
+    },
   );
   // An upstream server gets a user_config, so its replica waits for the server in reconfigure().
-  assert.deepEqual(llmServerOptions(upstream), { maxOngoingRequests: 64, userConfig: {} });
+  assert.deepEqual(llmServerOptions(upstream), {
+    maxOngoingRequests: 64,
+    requestRouterConfig: LLM_REQUEST_ROUTER,
+    userConfig: {},
+  });
 });

@@ -374,10 +374,11 @@ export class ServeController {
     }
     const routes = this.routes();
     const appRoutes = this.#appRoutes();
-    const snapshot = JSON.stringify([routes, appRoutes]);
+    const location = this.#config?.proxy_location ?? 'EveryNode';
+    const snapshot = JSON.stringify([routes, appRoutes, location]);
     if (snapshot === this.#lastPublished) return;
     this.#lastPublished = snapshot;
-    this.#options.cluster.publish(routes, appRoutes, this.#config?.proxy_location ?? 'EveryNode');
+    this.#options.cluster.publish(routes, appRoutes, location);
   }
 
   /** Replicas placed on a node, and what is left there, for the cluster autoscaler. */

@@ -6,13 +6,18 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../observability/logger.ts';
 import type { ControllerMetrics } from '../../observability/metrics.ts';
-import type { DeploymentConfig } from '../../schema/deployment-config.ts';
+import {
+  type DeploymentConfig,
+  type RequestRouterConfig,
+  requestRouterKind,
+} from '../../schema/deployment-config.ts';
 import { DeploymentAutoscaler } from '../autoscaling/deployment-autoscaler.ts';
 import type { Orphan } from '../cluster/head-cluster.ts';
 import type { ReplicaHandle } from '../node/replica-handle.ts';
 import { gpuEnvironment, replicaRequest } from '../placement/index.ts';
 import type { Pending, Placement } from '../placement/types.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
+import { DEFAULT_IMBALANCED_THRESHOLD, DEFAULT_MATCH_RATE_THRESHOLD } from '../router/prefix-affinity.ts';
 import type { Placed } from './placer.ts';
 import type { DeploymentDetails, DeploymentStatus, DeploymentStatusTrigger, ReplicaState } from './status.ts';
 
@@ -171,6 +176,7 @@ export class DeploymentState {
       maxOngoingRequests: this.target.config.max_ongoing_requests,
       maxQueuedRequests: this.target.config.max_queued_requests,
       ...(this.status === 'DEPLOY_FAILED' ? { unavailable: this.message } : {}),
+      ...routerPolicy(this.target.config.request_router_config),
     };
   }
 
@@ -442,4 +448,17 @@ export class DeploymentState {
       })),
     };
   }
+}
+
+/** The route's `router`, which every caller applies; none for power of two choices. */
+function routerPolicy(config: RequestRouterConfig): Pick<DeploymentRoute, 'router'> {
+  if (requestRouterKind(config.request_router_class ?? 'pow2') !== 'prefix_cache_affinity') return {};
+  const kwargs = config.request_router_kwargs;
+  return {
+    router: {
+      kind: 'prefix_cache_affinity',
+      imbalancedThreshold: kwargs?.imbalanced_threshold ?? DEFAULT_IMBALANCED_THRESHOLD,
+      matchRateThreshold: kwargs?.match_rate_threshold ?? DEFAULT_MATCH_RATE_THRESHOLD,
+    },
+  };
 }

@@ -12,6 +12,7 @@ import type { HttpOptions } from '../../schema/serve-config.ts';
 import type { CallRouter } from '../router/call-router.ts';
 import { type ResultSink, RoutedCall } from '../router/deployment-router.ts';
 import type { CallMeta } from '../router/handle-port.ts';
+import { promptOfBody } from '../router/prefix-affinity.ts';
 import type { WireError } from '../router/wire-error.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
 import { RouteTable, type RouteTarget } from './route-table.ts';
@@ -214,7 +215,10 @@ export class HttpProxy {
     res.once('close', () => {
       if (!call.finished) call.abandon();
     });
-    this.#options.router.router(route.app, route.ingress).submit(routed);
+    const router = this.#options.router.router(route.app, route.ingress);
+    // Only a deployment that routes by prompt (prefix cache affinity) has its body read here.
+    if (router.routesByPrompt) routed.prompt = promptOfBody(body);
+    router.submit(routed);
   }
 
   /** Metrics and access log for a finished request. */

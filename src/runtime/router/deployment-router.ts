@@ -5,6 +5,7 @@
  */
 import { BackPressureError, RaylineError } from '../../errors.ts';
 import { type Frame, FrameKind, STREAM_WINDOW } from '../transport/frame.ts';
+import { PrefixAffinity, type PromptBlocks } from './prefix-affinity.ts';
 import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
 
 export interface ReplicaEndpoint {
@@ -25,6 +26,15 @@ export interface DeploymentRoute {
   maxQueuedRequests: number;
   /** Set when the deployment cannot run any replica: calls fail at once with this reason. */
   unavailable?: string;
+  /** The request router (`request_router_config`); absent: power of two choices. */
+  router?: RouterPolicy;
+}
+
+/** `PrefixCacheAffinityRouter`: see prefix-affinity.ts. */
+export interface RouterPolicy {
+  kind: 'prefix_cache_affinity';
+  imbalancedThreshold: number;
+  matchRateThreshold: number;
 }
 
 /** What a routed call reports back to whoever made it (a handle response, an HTTP reply). */
@@ -47,6 +57,13 @@ export class RoutedCall implements CallSink {
   done = false;
   /** Times this call was sent again because its replica died before starting it. */
   retries = 0;
+  /**
+   * The request's prompt, set by the caller only when the deployment routes by prefix
+   * ({@link DeploymentRouter.routesByPrompt}).
+   */
+  prompt: string | undefined;
+  /** The prompt's block keys, computed once by the router. */
+  blocks: PromptBlocks | undefined;
   /** Streamed chunks consumed since credit was last returned. */
   #consumed = 0;
 
@@ -85,6 +102,7 @@ export class RoutedCall implements CallSink {
 
 interface ReplicaSlot {
   endpoint: ReplicaEndpoint;
+  replicaId: string;
   /** Estimated requests running on the replica: last reported count plus what we sent since. */
   queueLength: number;
   /** Calls this router has running there. */
@@ -106,6 +124,8 @@ export class DeploymentRouter {
   #maxOngoing = 5;
   #maxQueued = -1;
   #unavailable: RaylineError | undefined;
+  /** Set when the route asks for prefix cache affinity. */
+  #affinity: PrefixAffinity | undefined;
   readonly #waiting: RoutedCall[] = [];
   #backoffMs = BACKOFF_START_MS;
   #retryTimer: NodeJS.Timeout | undefined;
@@ -124,14 +144,27 @@ export class DeploymentRouter {
     return this.#waiting.length;
   }
 
+  /** Whether callers should set {@link RoutedCall.prompt}: only then is a request's body read. */
+  get routesByPrompt(): boolean {
+    return this.#affinity !== undefined;
+  }
+
   update(route: DeploymentRoute): void {
     this.#maxOngoing = route.maxOngoingRequests;
     this.#maxQueued = route.maxQueuedRequests;
+    this.#updatePolicy(route);
     const previous = new Map(this.#slots.map((s) => [s.endpoint.replicaId, s]));
     this.#slots = [];
     for (const endpoint of route.replicas) {
       if (this.#pool.wasLost(endpoint.address, LOST_REPLICA_DISTRUST_MS)) continue;
-      this.#slots.push(previous.get(endpoint.replicaId) ?? { endpoint, queueLength: 0, mine: 0 });
+      this.#slots.push(
+        previous.get(endpoint.replicaId) ?? {
+          endpoint,
+          replicaId: endpoint.replicaId,
+          queueLength: 0,
+          mine: 0,
+        },
+      );
     }
     this.#unavailable =
       route.unavailable && this.#slots.length === 0
@@ -144,16 +177,30 @@ export class DeploymentRouter {
     this.#drain();
   }
 
+  #updatePolicy(route: DeploymentRoute): void {
+    const policy = route.router;
+    if (policy?.kind !== 'prefix_cache_affinity') {
+      this.#affinity = undefined;
+      return;
+    }
+    this.#affinity ??= new PrefixAffinity();
+    this.#affinity.imbalancedThreshold = policy.imbalancedThreshold;
+    this.#affinity.matchRateThreshold = policy.matchRateThreshold;
+    // Replicas that left the table take what they held with them.
+    this.#affinity.retain(new Set(route.replicas.map((r) => r.replicaId)));
+  }
+
   submit(call: RoutedCall): void {
     call.router = this;
     this.onSubmit?.();
+    if (this.#affinity && call.prompt !== undefined) call.blocks ??= this.#affinity.blocks(call.prompt);
     if (this.#unavailable) {
       call.done = true;
       call.sink.onError(this.#unavailable);
       return;
     }
     if (this.#waiting.length === 0) {
-      const slot = this.#choose();
+      const slot = this.#choose(call);
       if (slot) {
         this.#dispatch(call, slot);
         return;
@@ -169,13 +216,23 @@ export class DeploymentRouter {
     this.#armRetry();
   }
 
-  /** Power of two choices among replicas below max_ongoing_requests. */
-  #choose(): ReplicaSlot | undefined {
+  /**
+   * Power of two choices among replicas below max_ongoing_requests; with prefix cache affinity,
+   * the replica that policy picks when it decides.
+   */
+  #choose(call: RoutedCall): ReplicaSlot | undefined {
     const slots = this.#slots;
     const n = slots.length;
     const max = this.#maxOngoing;
     if (n === 0) return undefined;
     if (n === 1) return slots[0].queueLength < max ? slots[0] : undefined;
+    if (this.#affinity && call.blocks) {
+      const chosen = this.#affinity.choose(
+        call.blocks,
+        slots.filter((s) => s.queueLength < max),
+      );
+      if (chosen) return chosen;
+    }
     const i = Math.floor(Math.random() * n);
     let j = Math.floor(Math.random() * (n - 1));
     if (j >= i) j++;
@@ -195,6 +252,7 @@ export class DeploymentRouter {
     call.slot = slot;
     call.client = this.#pool.get(slot.endpoint.address);
     call.streamId = call.client.call(call, call.meta, call.payload);
+    if (this.#affinity && call.blocks) this.#affinity.record(slot.replicaId, call.blocks);
     this.#backoffMs = BACKOFF_START_MS;
   }
 
@@ -280,10 +338,16 @@ export class DeploymentRouter {
 
   #drain(): void {
     while (this.#waiting.length > 0) {
-      const slot = this.#choose();
+      const next = this.#waiting[0];
+      if (next.done) {
+        this.#waiting.shift();
+        if (this.#waiting.length === 0) this.onQueueChange?.(0);
+        continue;
+      }
+      const slot = this.#choose(next);
       if (!slot) break;
-      const call = this.#waiting.shift()!;
-      if (!call.done) this.#dispatch(call, slot);
+      this.#waiting.shift();
+      this.#dispatch(next, slot);
       if (this.#waiting.length === 0) this.onQueueChange?.(0);
     }
     if (this.#waiting.length > 0) {

@@ -8,6 +8,7 @@ import { type Frame, FrameKind } from '../transport/frame.ts';
 import { decodeValue, encodeArgs } from '../transport/value-codec.ts';
 import type { CallRouter } from './call-router.ts';
 import { type ResultSink, RoutedCall } from './deployment-router.ts';
+import { promptOfArgs } from './prefix-affinity.ts';
 import { activeRequest } from './request-context.ts';
 import { errorFromWire, type WireError } from './wire-error.ts';
 
@@ -191,7 +192,9 @@ export class HandlePort implements RuntimePort {
     const meta: CallMeta = modelId ? { m: options.methodName, mm: modelId } : { m: options.methodName };
     const call = new HandleCall(target, options.methodName);
     const routed = new RoutedCall(meta, encodeArgs(args), call);
-    call.start(routed, this.#router.router(target.app, target.deployment), context?.signal);
+    const router = this.#router.router(target.app, target.deployment);
+    if (router.routesByPrompt) routed.prompt = promptOfArgs(args);
+    call.start(routed, router, context?.signal);
     return call;
   }
 

@@ -1,0 +1,152 @@
+/**
+ * Prefix-aware routing (`request_router_config: {request_router_class: prefix_cache_affinity}`),
+ * end to end: the OpenAI app's LLM servers use it by default (the ingress's handle reads the prompt
+ * of each generate call), and any deployment can ask for it in a serve config (the proxy reads the
+ * prompt from the JSON body). Which replica served a request is read where it is recorded: the
+ * per-replica LLM counters on the head's /metrics, and the replica id the test deployment answers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { json, startTestHead, type TestHead } from './harness.ts';
+
+const example = (name: string) => fileURLToPath(new URL(`../examples/${name}/`, import.meta.url));
+
+/** A long shared prefix (a system prompt), different from the start for different seeds. */
+function systemPrompt(seed: string, chars = 400): string {
+  let out = '';
+  for (let i = 0; out.length < chars; i++) out += `${seed} rule ${i}: answer briefly and politely. `;
+  return out.slice(0, chars);
+}
+
+let t: TestHead;
+let client: OpenAI;
+
+before(async () => {
+  t = await startTestHead();
+  await t.deploy({
+    applications: [
+      {
+        name: 'llm',
+        route_prefix: '/',
+        import_path: 'app.ts:build',
+        runtime_env: { working_dir: example('llm') },
+        args: {
+          llm_configs: [
+            {
+              model_loading_config: { model_id: 'tiny', model_source: 'tiny:seed=1' },
+              engine_kwargs: { n_ctx: 1024, threads: 1, parallel: 2 },
+              // No request_router_config: the LLM default, prefix cache affinity.
+              deployment_config: { num_replicas: 2 },
+            },
+          ],
+        },
+      },
+      {
+        name: 'sleeper',
+        route_prefix: '/sleep',
+        import_path: 'lifecycle.ts:app',
+        deployments: [
+          {
+            name: 'Sleeper',
+            num_replicas: 2,
+            request_router_config: {
+              request_router_class: 'ray.serve.llm.request_router.PrefixCacheAffinityRouter',
+              request_router_kwargs: { imbalanced_threshold: 10 },
+            },
+          },
+        ],
+      },
+    ],
+  });
+  await t.waitForApp('llm', ['RUNNING'], 90_000);
+  await t.waitForApp('sleeper', ['RUNNING'], 60_000);
+  client = new OpenAI({ baseURL: `${t.http}/v1`, apiKey: 'x', maxRetries: 0 });
+});
+
+after(async () => {
+  await t.stop();
+});
+
+/** Generations finished per LLM replica, from the replicas' own counters on the head's /metrics. */
+async function servedPerReplica(): Promise<Map<string, number>> {
+  const text = await (await fetch(t.metricsUrl)).text();
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('rayline_llm_request_success_total{') || !line.includes('model_id="tiny"')) continue;
+    const replica = /replica="([^"]+)"/.exec(line)?.[1];
+    assert.ok(replica, line);
+    out.set(replica, (out.get(replica) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** The replicas whose count grew between two readings, with how much. */
+function grown(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [replica, n] of after)
+    if (n > (before.get(replica) ?? 0)) out[replica] = n - (before.get(replica) ?? 0);
+  return out;
+}
+
+describe('prefix-aware routing', () => {
+  test('prefix affinity sends a repeated long prefix to the same replica', async () => {
+    const [a, b] = [systemPrompt('alpha'), systemPrompt('bravo')];
+    // One at a time: the queues stay balanced, so affinity decides every choice after the first.
+    const complete = (prompt: string) =>
+      client.completions.create({ model: 'tiny', prompt, max_tokens: 2, temperature: 0 });
+    const chat = (system: string, question: string) =>
+      client.chat.completions.create({
+        model: 'tiny',
+        messages: [
+          { role: 'system', content: system },
+          { role: 'user', content: question },
+        ],
+        max_tokens: 2,
+        temperature: 0,
+      });
+
+    const start = await servedPerReplica();
+    for (let i = 0; i < 6; i++) await complete(`${a}\nQuestion ${i}: what is ${i} + ${i}?`);
+    const afterA = await servedPerReplica();
+    const servedA = grown(start, afterA);
+    assert.equal(Object.keys(servedA).length, 1, `prefix A went to ${JSON.stringify(servedA)}`);
+    const [replicaA] = Object.keys(servedA);
+    assert.equal(servedA[replicaA], 6);
+
+    // A different long prefix (as chat messages this time) is new to both replicas: it goes to the
+    // one holding less, the other replica, and stays there.
+    for (let i = 0; i < 6; i++) await chat(b, `Question ${i}: name a colour.`);
+    const afterB = await servedPerReplica();
+    const servedB = grown(afterA, afterB);
+    assert.equal(Object.keys(servedB).length, 1, `prefix B went to ${JSON.stringify(servedB)}`);
+    const [replicaB] = Object.keys(servedB);
+    assert.equal(servedB[replicaB], 6);
+    assert.notEqual(replicaB, replicaA);
+
+    // Back to prefix A: its replica still has it.
+    await complete(`${a}\nQuestion 99: and now?`);
+    assert.deepEqual(grown(afterB, await servedPerReplica()), { [replicaA]: 1 });
+  });
+
+  test('a serve config turns it on for any deployment: the proxy reads the prompt of the JSON body', async () => {
+    const ask = async (prompt: string) => {
+      const res = await fetch(`${t.http}/sleep?ms=1`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prompt }),
+      });
+      assert.equal(res.status, 200);
+      return ((await json(res)) as { replica: string }).replica;
+    };
+    const [a, b] = [systemPrompt('charlie'), systemPrompt('delta')];
+    const servedA = new Set<string>();
+    for (let i = 0; i < 6; i++) servedA.add(await ask(`${a} suffix ${i}`));
+    assert.equal(servedA.size, 1, [...servedA].join(', '));
+    const servedB = new Set<string>();
+    for (let i = 0; i < 6; i++) servedB.add(await ask(`${b} suffix ${i}`));
+    assert.equal(servedB.size, 1, [...servedB].join(', '));
+    assert.notDeepEqual([...servedB], [...servedA]);
+  });
+});
