@@ -211,7 +211,8 @@ export class Worker {
   #launch(order: ReplicaLaunchOrder, routes: Parameters<ReplicaProcess['start']>[0]): void {
     if (this.#stopping) {
       const message = `node ${this.#info.id} is shutting down`;
-      return this.#send({ t: 'start-failed', id: order.spec.replicaId, message });
+      this.#send({ t: 'start-failed', id: order.spec.replicaId, message });
+      return;
     }
     const { token } = this.#options;
     const process = this.#node.launch({

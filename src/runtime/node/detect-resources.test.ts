@@ -173,6 +173,18 @@ test('/dev/nvidia<N> files are the GPUs; nvidiactl, nvidia-uvm and the like are 
   assert.equal(detected.source.gpu, 'devices');
 });
 
+test("/dev as an H200 machine lent to this project shows it (nvidia-caps a directory): one GPU, '0'", () => {
+  const root = tree({
+    'dev/nvidia0': '',
+    'dev/nvidia-caps/nvidia-cap1': '',
+    'dev/nvidiactl': '',
+    'dev/nvidia-uvm': '',
+    'dev/nvidia-uvm-tools': '',
+  });
+  const detected = detectResources({ root, env: noGpu, machine });
+  assert.deepEqual([detected.GPU, detected.gpuIds], [1, ['0']]);
+});
+
 test('only the driver control files: no GPU', () => {
   const root = tree({ 'dev/nvidiactl': '', 'dev/nvidia-uvm': '' });
   const detected = detectResources({ root, env: noGpu, machine });
