@@ -48,10 +48,22 @@ export class Channel<In, Out> {
     if (!this.#closed) this.socket.write(`${JSON.stringify(message)}\n`);
   }
 
+  /** A message already serialized by `serialize`: one JSON.stringify for many channels. */
+  sendSerialized(line: Serialized<Out>): void {
+    if (!this.#closed) this.socket.write(line);
+  }
+
   close(error?: Error): void {
     if (error) this.socket.destroy(error);
     else this.socket.end();
   }
+}
+
+/** A message as its channel line, for sending the same one to many nodes. */
+export type Serialized<T> = string & { readonly __message?: T };
+
+export function serialize<T>(message: T): Serialized<T> {
+  return `${JSON.stringify(message)}\n`;
 }
 
 /** `host:port` → options for net.connect, with the cluster port's default. */

@@ -11,7 +11,7 @@ import type { DeploymentRoute } from '../router/deployment-router.ts';
 
 export type ProxyLocation = 'EveryNode' | 'HeadOnly' | 'Disabled';
 
-import { Channel } from './channel.ts';
+import { Channel, serialize } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { ReplicaReport, ToHead, ToNode } from './protocol.ts';
 import { RemoteNode, type RemoteReplica } from './remote-node.ts';
@@ -85,7 +85,10 @@ export class HeadCluster {
     const workerRoutes = proxyLocation === 'EveryNode' ? appRoutes : [];
     this.#lastPublished = [routes, workerRoutes];
     this.local.publish(routes, headRoutes);
-    for (const node of this.#workers.values()) node.publish(routes, workerRoutes);
+    if (this.#workers.size === 0) return;
+    // Every worker gets the same bytes: serialize once, not once per node.
+    const line = serialize<ToNode>({ t: 'routes', routes, appRoutes: workerRoutes });
+    for (const node of this.#workers.values()) node.channel?.sendSerialized(line);
   }
 
   /** Takes the orphans that are replicas of this deployment version, for it to adopt. */

@@ -284,6 +284,11 @@ export class ServeController {
     return true;
   }
 
+  /** One reconcile pass now, as the periodic tick runs it (for benchmarks). */
+  tick(): void {
+    this.#reconcile();
+  }
+
   #reconcile(): void {
     if (this.recovering) return;
     for (const app of [...this.#apps.values()]) {
