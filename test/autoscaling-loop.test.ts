@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import pino from 'pino';
-import { Operator } from '../src/operator/operator.ts';
+import type { Operator } from '../src/operator/operator.ts';
 import { ClusterAutoscaler } from '../src/runtime/autoscaler/cluster-autoscaler.ts';
 import { KubernetesProvider } from '../src/runtime/autoscaler/kubernetes-provider.ts';
 import { autoscalingView } from '../src/runtime/cluster/autoscaling-view.ts';
@@ -21,6 +21,7 @@ import { parseServeConfig } from '../src/schema/serve-config.ts';
 import { repoRoot } from './cluster-harness.ts';
 import { waitFor } from './harness.ts';
 import { type KubeTestEnv, startKubeTestEnv } from './kube/env.ts';
+import { testOperator } from './kube/operator.ts';
 
 const namespace = 'autoscaling-loop';
 const rc = { group: 'rayline.dev', version: 'v1', namespace, plural: 'rayclusters' };
@@ -39,16 +40,7 @@ before(async () => {
   core = env.kubeConfig.makeApiClient(CoreV1Api);
   custom = env.kubeConfig.makeApiClient(CustomObjectsApi);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
-  operator = new Operator({
-    kubeConfig: env.kubeConfig,
-    log,
-    namespaces: [namespace],
-    host: '127.0.0.1',
-    metricsPort: 0,
-    healthPort: 0,
-    busyRequeueMs: 300,
-    idleRequeueMs: 5_000,
-  });
+  operator = testOperator(env, namespace, { idleRequeueMs: 5_000 });
   await operator.start();
 });
 

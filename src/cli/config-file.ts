@@ -1,29 +1,12 @@
 /** Reads a serve config file (YAML or JSON) or turns `module:export` into a one-application config. */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import yaml from 'js-yaml';
 import { RaylineError } from '../errors.ts';
 import { issuesToText } from '../schema/issues.ts';
 import { importPathPattern, parseServeConfig, type ServeConfig } from '../schema/serve-config.ts';
+import { readYamlFile } from '../yaml-file.ts';
 
 export function readConfigFile(file: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RaylineError(
-      'RL_CONFIG_INVALID',
-      `cannot read config file '${file}': ${(error as Error).message}`,
-    );
-  }
-  try {
-    return yaml.load(text) ?? {};
-  } catch (error) {
-    throw new RaylineError(
-      'RL_CONFIG_INVALID',
-      `config file '${file}' is not valid YAML: ${(error as Error).message}`,
-    );
-  }
+  return readYamlFile(file, 'config file');
 }
 
 export function validateConfig(document: unknown, source: string): ServeConfig {

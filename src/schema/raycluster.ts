@@ -34,15 +34,15 @@ export const headGroupSpecSchema = z.object({
   template: podTemplateSchema,
 });
 
+/** A worker group's name: part of pod names, worker ids and labels. */
+export const groupNameSchema = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lower-case letters, digits and "-")');
+
 export const workerGroupSpecSchema = z.object({
-  groupName: z
-    .string()
-    .min(1)
-    .max(63)
-    .regex(
-      /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-      'must be a DNS-1123 label (lower-case letters, digits and "-")',
-    ),
+  groupName: groupNameSchema,
   replicas: int32().min(0).default(0),
   minReplicas: int32().min(0).default(0),
   maxReplicas: int32().min(0).default(2147483647),

@@ -4,13 +4,12 @@
  * KubeRay's camelCase (so the file reads like the `spec` one would deploy), and its mapping to the
  * planner's ClusterShape.
  */
-import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { z } from 'zod';
 import { RaylineError } from '../../errors.ts';
 import { formatIssues, issuesToText } from '../../schema/issues.ts';
 import { parseQuantity } from '../../schema/quantity.ts';
-import { upscalingModes } from '../../schema/raycluster.ts';
+import { groupNameSchema, upscalingModes } from '../../schema/raycluster.ts';
+import { readYamlFile } from '../../yaml-file.ts';
 import type { ClusterShape, WorkerGroupShape } from './types.ts';
 
 const defaultIdleTimeoutS = 60;
@@ -35,15 +34,8 @@ const amount = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 export const workerGroupConfigSchema = z
   .strictObject({
-    // The same rule as a RayCluster's groupName: it becomes part of worker ids and of labels.
-    groupName: z
-      .string()
-      .min(1)
-      .max(63)
-      .regex(
-        /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/,
-        'must be a DNS-1123 label (lower-case letters, digits and "-")',
-      ),
+    // A RayCluster's rule: it becomes part of worker ids and of labels.
+    groupName: groupNameSchema,
     minReplicas: count().default(0),
     maxReplicas: count(),
     /** Workers started on the head's first autoscaler round; minReplicas when absent. */
@@ -117,27 +109,7 @@ export function parseAutoscalingConfig(document: unknown, source: string): Autos
 
 /** Reads and validates the file given to `--autoscaling-config`. */
 export function loadAutoscalingConfig(file: string): AutoscalingConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (error) {
-    throw new RaylineError(
-      'RL_CONFIG_INVALID',
-      `cannot read autoscaling config '${file}': ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  let document: unknown;
-  try {
-    document = yaml.load(text);
-  } catch (error) {
-    throw new RaylineError(
-      'RL_CONFIG_INVALID',
-      `autoscaling config '${file}' is not valid YAML: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  return parseAutoscalingConfig(document, `'${file}'`);
+  return parseAutoscalingConfig(readYamlFile(file, 'autoscaling config'), `'${file}'`);
 }
 
 /** The workers a group starts with: `replicas`, else `minReplicas`. */

@@ -3,6 +3,7 @@
  * that application's ingress deployment, and writes the replica's answer (whole or streamed) back.
  * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
  */
+import { probe } from '../../probe-tmp.ts';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type ErrorCode, ErrorCodes, type RaylineError } from '../../errors.ts';
@@ -71,10 +72,12 @@ class ProxyCall implements ResultSink {
         this.#done(meta?.st ?? 200);
         return;
       case FrameKind.StreamStart:
+        probe('proxy.StreamStart');
         res.writeHead(meta?.st ?? 200, { ...meta?.hd, 'cache-control': 'no-cache' });
         res.flushHeaders();
         return;
       case FrameKind.Chunk:
+        probe('proxy.chunk1');
         // Credit goes back only once the client's socket took the chunk: a slow client slows the replica.
         if (res.write(frame.payload) && this.#unflushed === 0) {
           this.routed?.consumed();
@@ -174,6 +177,7 @@ export class HttpProxy {
   }
 
   #handle(req: FastifyRequest, reply: FastifyReply): void {
+    probe('proxy.handle', true);
     const url = req.url;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -219,6 +223,7 @@ export class HttpProxy {
     // Only a deployment that routes by prompt (prefix cache affinity) has its body read here.
     if (router.routesByPrompt) routed.prompt = promptOfBody(body);
     router.submit(routed);
+    probe('proxy.submitted');
   }
 
   /** Metrics and access log for a finished request. */
