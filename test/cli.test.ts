@@ -180,9 +180,11 @@ describe('rayline CLI', () => {
     });
   });
 
-  test('start --head runs a head in the background; serve deploy reaches it; stop drains it', async () => {
-    const base = 25000 + Math.floor(Math.random() * 4000) * 3;
-    const [http, dashboard, metrics] = [base, base + 1, base + 2];
+  test('start runs a head and a worker in the background; serve deploy reaches them; stop drains both', async () => {
+    const base = 25000 + Math.floor(Math.random() * 2000) * 6;
+    const [http, dashboard, metrics, cluster, workerHttp, workerMetrics] = [0, 1, 2, 3, 4, 5].map(
+      (i) => base + i,
+    );
     const address = `http://127.0.0.1:${dashboard}`;
     const started = await rayline(
       'start',
@@ -193,10 +195,13 @@ describe('rayline CLI', () => {
       String(dashboard),
       '--metrics-port',
       String(metrics),
+      '--port',
+      String(cluster),
     );
     assert.equal(started.code, 0, started.stderr);
     assert.match(started.stdout, /Rayline head started \(pid \d+\)/);
     const pid = Number(readFileSync(join(stateDir, 'head.pid'), 'utf8'));
+    const workerPids: number[] = [];
     try {
       const again = await rayline('start', '--head', '--proxy-port', String(http));
       assert.equal(again.code, 1);
@@ -204,15 +209,36 @@ describe('rayline CLI', () => {
 
       assert.equal((await rayline('serve', 'deploy', 'cli-config.yaml', '--address', address)).code, 0);
       await waitFor(() => answers(`http://127.0.0.1:${http}/hello/x`), 60_000, 'the deployed app to answer');
+      const worker = await rayline(
+        'start',
+        '--address',
+        `127.0.0.1:${cluster}`,
+        '--proxy-port',
+        String(workerHttp),
+        '--metrics-port',
+        String(workerMetrics),
+      );
+      assert.equal(worker.code, 0, worker.stderr);
+      const workerPid = Number(/Rayline worker started \(pid (\d+)\)/.exec(worker.stdout)?.[1]);
+      workerPids.push(workerPid);
+      await waitFor(
+        () => answers(`http://127.0.0.1:${workerHttp}/hello/x`),
+        60_000,
+        "the worker's proxy to answer",
+      );
       const stopped = await rayline('stop');
       assert.equal(stopped.code, 0, stopped.stderr);
       assert.match(stopped.stdout, new RegExp(`Stopped Rayline head \\(pid ${pid}\\)`));
+      assert.match(stopped.stdout, new RegExp(`Stopped Rayline worker \\(pid ${workerPid}\\)`));
       assert.throws(() => process.kill(pid, 0), /ESRCH/);
-      assert.equal((await rayline('stop')).stdout.trim(), 'No running Rayline head found.');
+      assert.throws(() => process.kill(workerPid, 0), /ESRCH/);
+      assert.equal((await rayline('stop')).stdout.trim(), 'No running Rayline node found.');
     } finally {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
+      for (const p of [pid, ...workerPids]) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {}
+      }
       rmSync(stateDir, { recursive: true, force: true });
     }
   });

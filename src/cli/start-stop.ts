@@ -1,6 +1,6 @@
 /** `rayline start --head` (a long-running local head, in the background unless --block) and `rayline stop`. */
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -122,7 +122,20 @@ export function registerStartStop(program: Command): void {
         return;
       }
       if (options.address) {
-        throw new RaylineError('RL_BAD_REQUEST', 'a worker node runs in the foreground: add --block');
+        const { pid, logFile } = startInBackground('worker');
+        await waitFor(
+          () => {
+            if (!alive(pid))
+              throw new RaylineError('RL_INTERNAL', `the worker exited during start; see ${logFile}`);
+            return readFileSync(logFile, 'utf8').includes('"joined the cluster"');
+          },
+          60_000,
+          'worker start',
+        );
+        console.log(`Rayline worker started (pid ${pid}), joined ${options.address}.`);
+        console.log(`  HTTP:      http://127.0.0.1:${options.proxyPort}`);
+        console.log(`  Logs:      ${logFile}`);
+        return;
       }
       const existing = runningHead();
       if (existing)
@@ -130,23 +143,13 @@ export function registerStartStop(program: Command): void {
           'RL_BAD_REQUEST',
           `a head is already running (pid ${existing}); run 'rayline stop' first`,
         );
-      mkdirSync(stateDir(), { recursive: true });
-      const logFile = join(stateDir(), 'head.log');
-      const out = openSync(logFile, 'a');
-      const args = process.argv.slice(2).filter((a) => a !== '--block');
-      const child = spawn(process.execPath, [cliEntry, ...args, '--block'], {
-        detached: true,
-        stdio: ['ignore', out, out],
-        env: process.env,
-      });
-      child.unref();
-      writeFileSync(pidFile(), String(child.pid));
+      const { pid, logFile } = startInBackground('head');
       const host =
         options.dashboardHost && options.dashboardHost !== '0.0.0.0' ? options.dashboardHost : '127.0.0.1';
       const rest = `http://${host}:${options.dashboardPort}`;
       await waitFor(
         async () => {
-          if (!alive(child.pid!))
+          if (!alive(pid))
             throw new RaylineError('RL_INTERNAL', `the head exited during start; see ${logFile}`);
           return fetch(`${rest}/-/healthz`).then(
             (r) => r.ok,
@@ -156,7 +159,7 @@ export function registerStartStop(program: Command): void {
         60_000,
         'head start',
       );
-      console.log(`Rayline head started (pid ${child.pid}).`);
+      console.log(`Rayline head started (pid ${pid}).`);
       console.log(`  REST API:  ${rest}    (rayline serve deploy <config.yaml>)`);
       console.log(`  HTTP:      http://127.0.0.1:${options.proxyPort}`);
       console.log(`  Metrics:   http://127.0.0.1:${options.metricsPort}/metrics`);
@@ -165,21 +168,62 @@ export function registerStartStop(program: Command): void {
 
   program
     .command('stop')
-    .description('Stop the head started by `rayline start`, draining its replicas')
-    .option('--timeout <seconds>', 'seconds to wait before killing it', Number, 60)
+    .description('Stop the nodes started by `rayline start` on this machine, draining their replicas')
+    .option('--timeout <seconds>', 'seconds to wait before killing them', Number, 60)
     .action(async (options) => {
-      const pid = runningHead();
-      if (!pid) {
-        console.log('No running Rayline head found.');
+      const nodes = runningNodes();
+      if (nodes.length === 0) {
+        console.log('No running Rayline node found.');
         return;
       }
-      process.kill(pid, 'SIGTERM');
-      try {
-        await waitFor(() => !alive(pid), options.timeout * 1000, 'head stop');
-      } catch {
-        process.kill(pid, 'SIGKILL');
-      }
-      rmSync(pidFile(), { force: true });
-      console.log(`Stopped Rayline head (pid ${pid}).`);
+      await Promise.all(
+        nodes.map(async ({ name, pid }) => {
+          process.kill(pid, 'SIGTERM');
+          try {
+            await waitFor(() => !alive(pid), options.timeout * 1000, `${name} stop`);
+          } catch {
+            process.kill(pid, 'SIGKILL');
+          }
+          rmSync(join(stateDir(), `${name}.pid`), { force: true });
+          console.log(`Stopped Rayline ${name.replace(/-\d+$/, '')} (pid ${pid}).`);
+        }),
+      );
     });
+}
+
+/**
+ * Runs this same command with --block as a detached process logging to the state directory; a
+ * head's pid file is `head.pid`, a worker's `worker-<pid>.pid` (several workers may share a machine).
+ */
+function startInBackground(kind: 'head' | 'worker'): { pid: number; logFile: string } {
+  mkdirSync(stateDir(), { recursive: true });
+  const logFile = join(stateDir(), kind === 'head' ? 'head.log' : `worker-${Date.now()}.log`);
+  const out = openSync(logFile, 'a');
+  const args = process.argv.slice(2).filter((a) => a !== '--block');
+  const child = spawn(process.execPath, [cliEntry, ...args, '--block'], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: process.env,
+  });
+  child.unref();
+  const pid = child.pid!;
+  writeFileSync(join(stateDir(), kind === 'head' ? 'head.pid' : `worker-${pid}.pid`), String(pid));
+  return { pid, logFile };
+}
+
+/** Nodes started in the background whose processes still run; stale pid files are removed. */
+function runningNodes(): { name: string; pid: number }[] {
+  let files: string[];
+  try {
+    files = readdirSync(stateDir()).filter((f) => /^(head|worker-\d+)\.pid$/.test(f));
+  } catch {
+    return [];
+  }
+  const nodes: { name: string; pid: number }[] = [];
+  for (const file of files) {
+    const pid = Number(readFileSync(join(stateDir(), file), 'utf8'));
+    if (pid > 0 && alive(pid)) nodes.push({ name: file.replace(/\.pid$/, ''), pid });
+    else rmSync(join(stateDir(), file), { force: true });
+  }
+  return nodes;
 }
