@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
 import pino from 'pino';
+import { IncrementalDetokenizer } from '../src/llm/engine/stop.ts';
 import { modelPath, parseModelSource } from '../src/llm/model-source.ts';
 import { Head } from '../src/runtime/head.ts';
 import { parseServeConfig } from '../src/schema/serve-config.ts';
@@ -31,6 +32,8 @@ const ROUNDS = Number(values.rounds);
 const THREADS = Number(values.threads);
 const GPU_LAYERS = Number(values['gpu-layers']);
 const CONCURRENCY = [1, 4, 16];
+/** Unmeasured requests before the measured ones, the same number on both sides. */
+const WARMUP = 3;
 const PROMPT = 'The quick brown fox jumps over the lazy dog.';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -56,16 +59,19 @@ async function direct(path: string): Promise<{ single: Run[]; aggregate: Map<num
     const started = performance.now();
     await sequence.clearHistory();
     const input = [model.tokens.bos as Token, ...model.tokenize(PROMPT)];
+    // Text, as a caller needs it and as Rayline streams it: TTFT is the first token that completes
+    // a character (the tiny model's byte tokens often split one), like the first chunk with text.
+    const detokenizer = new IncrementalDetokenizer((t) => model.detokenize(t as Token[]));
     let first = 0;
     let n = 0;
-    for await (const _ of sequence.evaluate(input, { temperature: 0.8, seed })) {
-      if (n === 0) first = performance.now();
+    for await (const token of sequence.evaluate(input, { temperature: 0.8, seed })) {
+      if (detokenizer.push(token).text && first === 0) first = performance.now();
       if (++n === TOKENS) break;
     }
     const end = performance.now();
     return { ttftMs: first - started, tokensPerS: n / ((end - started) / 1000), tokens: n };
   };
-  await one(0, 0); // warm-up
+  for (let w = 0; w < WARMUP; w++) await one(0, 1000 + w); // warm-up (JIT, caches)
   const single: Run[] = [];
   for (let r = 0; r < ROUNDS; r++) single.push(await one(0, r));
   const aggregate = new Map<number, number[]>();
@@ -160,7 +166,8 @@ async function rayline(): Promise<{ single: Run[]; aggregate: Map<number, number
       if (Date.now() > deadline) throw new Error('the app did not start');
       await new Promise((r) => setTimeout(r, 50));
     }
-    await streamed(http, 0); // warm-up: loads the model
+    // Warm-up: loads the model, and brings each process's JIT to where the direct side's is.
+    for (let w = 0; w < WARMUP; w++) await streamed(http, 1000 + w);
     const single: Run[] = [];
     for (let r = 0; r < ROUNDS; r++) single.push(await streamed(http, r));
     const aggregate = new Map<number, number[]>();

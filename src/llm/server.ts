@@ -4,7 +4,6 @@
  * OpenAI ingress through a handle; the caller's cancellation stops generation. It also embeds, and
  * records the LLM metrics (src/llm/metrics.ts) of what it serves.
  */
-import { probe } from '../probe-tmp.ts';
 import { RaylineError } from '../errors.ts';
 import { getRequestContext } from '../serve/context.ts';
 import type { LLMConfig, LLMConfigInput } from './config.ts';
@@ -84,7 +83,6 @@ export class LLMServer {
   }
 
   async *generate(request: ServerGenerateRequest): AsyncGenerator<ServerEvent> {
-    probe('server.generate');
     const metrics = new GenerationMetrics(this.modelId);
     const engine = await this.#ready();
     const { signal } = getRequestContext();
@@ -100,7 +98,6 @@ export class LLMServer {
     let counted = false;
     try {
       for await (const delta of coalesce(metrics.tokens(generation))) {
-        probe('server.yield1');
         yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
       }
       const { finishReason, usage } = await generation.final;

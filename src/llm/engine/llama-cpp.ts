@@ -4,7 +4,6 @@
  * are decoded in the same batches (continuous batching) instead of one after the other. Embeddings
  * use a second, embedding context, created on the first `embed` (generation-only models never pay for it).
  */
-import { probe } from '../../probe-tmp.ts';
 import {
   type ChatWrapper,
   getLlama,
@@ -206,9 +205,7 @@ export class LlamaCppEngine implements LLMEngine {
     const engine = this;
     async function* run(): AsyncGenerator<TextDelta> {
       const { sampling, signal } = request;
-      probe('engine.run');
       const input = engine.#promptTokens(request.prompt);
-      probe('engine.tokenized');
       const usage: Usage = { promptTokens: input.length, completionTokens: 0 };
       let finishReason: FinishReason = 'length';
       if (input.length + sampling.maxTokens > engine.contextSize) {
@@ -228,9 +225,7 @@ export class LlamaCppEngine implements LLMEngine {
       }
       engine.#active++;
       try {
-        probe('engine.acquired');
         await sequence.clearHistory();
-        probe('engine.cleared');
         const detokenizer = new IncrementalDetokenizer((t) => engine.#model.detokenize(t as Token[]));
         const stopper = new StopMatcher(sampling.stop);
         let unreported = 0;
@@ -241,7 +236,6 @@ export class LlamaCppEngine implements LLMEngine {
             topP: sampling.topP,
             seed: sampling.seed,
           })) {
-            probe('engine.token1');
             if (signal?.aborted) break;
             if (engine.#model.isEogToken(token)) {
               finishReason = 'stop';
@@ -254,7 +248,6 @@ export class LlamaCppEngine implements LLMEngine {
             if (piece.text) {
               const { emit, stopped: hit } = stopper.push(piece.text);
               if (emit) {
-                probe('engine.yield1', false, String(usage.completionTokens));
                 yield { text: emit, tokenCount: unreported };
                 unreported = 0;
               }

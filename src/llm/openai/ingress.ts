@@ -3,7 +3,6 @@
  * `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/embeddings`, routed by the
  * request's `model` to that model's `LLMServer` through a handle. Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
  */
-import { probe } from '../../probe-tmp.ts';
 import { randomUUID } from 'node:crypto';
 import type { DeploymentHandle } from '../../serve/handle.ts';
 import { response, type ServeRequest } from '../../serve/request.ts';
@@ -139,12 +138,10 @@ export class OpenAIIngress {
             sampling,
           }
         : { prompt: typeof req.prompt === 'string' ? req.prompt : req.prompt[0], sampling };
-    probe('ingress.remote');
     const events = server.generate.remote(call)[Symbol.asyncIterator]();
     // The first event is awaited here so that a failure (context overflow, model not loaded) answers
     // with its status instead of a broken stream.
     const first = await events.next();
-    probe('ingress.first');
     const meta = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -231,7 +228,6 @@ async function* streamChunks(
     if (kind === 'chat') yield chunk({ delta: { role: 'assistant', content: '' } }, null);
     for (let next = first; !next.done; next = await events.next()) {
       const event = next.value;
-      probe('ingress.chunk.event');
       if (event.type === 'delta') {
         if (event.text)
           yield chunk(kind === 'chat' ? { delta: { content: event.text } } : { text: event.text }, null);

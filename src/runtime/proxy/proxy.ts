@@ -3,7 +3,6 @@
  * that application's ingress deployment, and writes the replica's answer (whole or streamed) back.
  * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
  */
-import { probe } from '../../probe-tmp.ts';
 import type { ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type ErrorCode, ErrorCodes, type RaylineError } from '../../errors.ts';
@@ -53,6 +52,8 @@ class ProxyCall implements ResultSink {
   timer: NodeJS.Timeout | undefined;
   /** Chunks written while the client's socket was full: credited together on 'drain'. */
   #unflushed = 0;
+  /** A chunk was written (the headers went with the first). */
+  #wroteBody = false;
   finished = false;
 
   constructor(res: ServerResponse, proxy: HttpProxy, route: RouteTarget, method: string) {
@@ -72,12 +73,16 @@ class ProxyCall implements ResultSink {
         this.#done(meta?.st ?? 200);
         return;
       case FrameKind.StreamStart:
-        probe('proxy.StreamStart');
         res.writeHead(meta?.st ?? 200, { ...meta?.hd, 'cache-control': 'no-cache' });
-        res.flushHeaders();
+        // The first chunk usually arrives in the same read (an LLM ingress answers with its first
+        // token): then the headers leave with it in one write, one packet and one wake-up for the
+        // client. A stream whose first chunk comes later still gets its headers in this turn.
+        setImmediate(() => {
+          if (!this.#wroteBody && !res.writableEnded && !res.destroyed) res.flushHeaders();
+        });
         return;
       case FrameKind.Chunk:
-        probe('proxy.chunk1');
+        this.#wroteBody = true;
         // Credit goes back only once the client's socket took the chunk: a slow client slows the replica.
         if (res.write(frame.payload) && this.#unflushed === 0) {
           this.routed?.consumed();
@@ -177,7 +182,6 @@ export class HttpProxy {
   }
 
   #handle(req: FastifyRequest, reply: FastifyReply): void {
-    probe('proxy.handle', true);
     const url = req.url;
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -223,7 +227,6 @@ export class HttpProxy {
     // Only a deployment that routes by prompt (prefix cache affinity) has its body read here.
     if (router.routesByPrompt) routed.prompt = promptOfBody(body);
     router.submit(routed);
-    probe('proxy.submitted');
   }
 
   /** Metrics and access log for a finished request. */

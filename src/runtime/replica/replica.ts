@@ -2,7 +2,6 @@
  * One replica: the user's instance, the calls running on it, and the max_ongoing_requests cap.
  * Calls arrive as frames from any number of callers; results leave as frames on the same socket.
  */
-import { probe } from '../../probe-tmp.ts';
 import { RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ReplicaMetrics } from '../../observability/metrics.ts';
@@ -91,7 +90,6 @@ export class Replica {
 
   onFrame(socket: FramedSocket, frame: Frame): void {
     if (frame.kind === FrameKind.Call) {
-      probe(`${this.#name}.Call`, true);
       const meta = frame.meta as CallMeta | undefined;
       if (typeof meta?.m !== 'string' || this.#running.get(socket)?.has(frame.id)) {
         const message =
@@ -109,7 +107,6 @@ export class Replica {
       const running = this.#running.get(socket)?.get(frame.id);
       if (running) {
         running.credits += (frame.meta as { n: number }).n;
-        probe(`${this.#name}.credit`);
         running.wake?.();
       }
     } else if (frame.kind === FrameKind.Cancel) {
@@ -167,7 +164,6 @@ export class Replica {
         throw new RaylineError('RL_NOT_FOUND', `deployment '${this.#name}' has no method '${meta.m}'`);
       }
       const args = meta.h ? [new ServeRequest({ ...meta.h, body: payload }, signal)] : decodeArgs(payload);
-      probe(`${this.#name}.method`);
       const result = await activeRequest.run({ signal, modelId: meta.mm ?? '' }, () =>
         (method as Method).apply(this.#instance, args),
       );
@@ -216,7 +212,6 @@ export class Replica {
     head: { q: number; st?: number; hd?: Record<string, string> },
     encode: (chunk: unknown) => Uint8Array,
   ): Promise<void> {
-    probe(`${this.#name}.StreamStart`);
     socket.send(FrameKind.StreamStart, id, { ...head, q: this.#ongoing });
     running.iterator = iterator;
     await this.#pump(socket, id, running, encode);
@@ -242,7 +237,6 @@ export class Replica {
       if (signal.aborted) throw signal.reason;
       if (next.done) return;
       running.credits--;
-      probe(`${this.#name}.chunk1.send`);
       socket.send(FrameKind.Chunk, id, undefined, encode(next.value));
     }
   }

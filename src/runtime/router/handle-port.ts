@@ -2,7 +2,6 @@
  * The runtime's implementation of the serve port: handle calls from user code become routed calls,
  * and their results come back as awaitable values or async iterators.
  */
-import { probe } from '../../probe-tmp.ts';
 import { RaylineError } from '../../errors.ts';
 import type { CallOptions, CallTarget, PortCall, RuntimePort } from '../../serve/port.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
@@ -107,12 +106,10 @@ class HandleCall implements PortCall, ResultSink {
         this.#settle({ error: errorFromWire(frame.meta as WireError) });
         return;
       case FrameKind.StreamStart:
-        probe('handle.StreamStart');
         this.#streams = true;
         if (this.#use === 'result') this.#refuseAwait();
         return;
       case FrameKind.Chunk:
-        probe('handle.chunk1');
         this.#push({ value: decodeValue(frame.payload) });
         return;
       case FrameKind.End:

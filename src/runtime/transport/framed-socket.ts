@@ -4,7 +4,6 @@
  * after every I/O callback of this turn had its chance to add frames. Under load this turns one
  * write per request into one write per turn.
  */
-import { probe } from '../../probe-tmp.ts';
 import net from 'node:net';
 import { encodeFrame, type Frame, FrameDecoder, type FrameKind } from './frame.ts';
 
@@ -45,7 +44,6 @@ export class FramedSocket {
       this.#corked = true;
       this.socket.cork();
       setImmediate(() => {
-        probe('uncork');
         this.#corked = false;
         this.socket.uncork();
       });
