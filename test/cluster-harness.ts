@@ -95,6 +95,7 @@ export class TestCluster {
   head!: NodeProcess;
   readonly workers = new Map<string, NodeProcess>();
   readonly workerHttp = new Map<string, string>();
+  readonly workerMetrics = new Map<string, string>();
   headHttp = '';
   rest!: ServeRestClient;
   clusterPort = 0;
@@ -157,6 +158,7 @@ export class TestCluster {
     const worker = new NodeProcess(spec.id, args, { ...process.env, RAYLINE_API_TOKEN: TOKEN });
     this.workers.set(spec.id, worker);
     this.workerHttp.set(spec.id, `http://127.0.0.1:${hp}`);
+    this.workerMetrics.set(spec.id, `http://127.0.0.1:${mp}`);
     await waitFor(
       async () => (await this.rest.getApplications()).proxies[spec.id] !== undefined,
       30_000,

@@ -122,6 +122,12 @@ describe('a head and two workers: placement by resources and GPUs', () => {
     }
     assert.deepEqual(Object.keys(d.proxies).sort(), ['cpu-node', 'gpu-node', 'head']);
     for (const p of Object.values(d.proxies)) assert.equal(p.status, 'HEALTHY');
+    // A worker pod's probes and Prometheus ask its metrics port: health, and its own replicas' metrics.
+    for (const [id, metrics] of cluster.workerMetrics) {
+      assert.equal((await fetch(`${metrics}/-/healthz`)).status, 200);
+      const text = await (await fetch(`${metrics}/metrics`)).text();
+      assert.match(text, /ray_serve_deployment_request_counter_total\{[^}]*application="cpu"/, id);
+    }
   });
   test('a node without the cluster token is refused; HeadOnly keeps applications off worker proxies', async () => {
     const intruder = new NodeProcess(

@@ -1,4 +1,4 @@
-/** `/metrics` of a node: its own registry and every replica process it runs, aggregated. */
+/** `/metrics` of a node: its own registry and every replica process it runs, aggregated; `/-/healthz`. */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ReplicaProcess } from './replica-process.ts';
@@ -12,8 +12,13 @@ export async function nodeMetrics(registry: Registry, replicas: Iterable<Replica
   return AggregatorRegistry.aggregate(all).metrics();
 }
 
+/**
+ * Also answers `/-/healthz`: a worker pod's probes ask its metrics port. It stays healthy while the
+ * head is away, since the worker keeps serving with its last routing tables.
+ */
 export function createMetricsServer(registry: Registry, text: () => Promise<string>): FastifyInstance {
   const server = Fastify({ logger: false });
+  server.get('/-/healthz', async () => 'ok');
   server.get('/metrics', async (_req, reply) => {
     reply.type(registry.contentType);
     return text();
