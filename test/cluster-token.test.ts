@@ -3,6 +3,7 @@
  * call only after a Hello frame with the cluster token; anything else closes the connection.
  */
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { LocalNode } from '../src/runtime/node/local-node.ts';
@@ -76,4 +77,17 @@ test('a replica on TCP runs a call only after a Hello with the cluster token', a
   assert.equal(right.closed, false);
   const reply = right.frames.find((f) => f.kind === FrameKind.Reply)!;
   assert.equal(JSON.parse(reply.payload.toString()).replica, 'tok1');
+});
+
+test('before its Hello, a TCP peer may not announce a large first frame: the replica closes at once', async () => {
+  const [host, port] = replica.tcpAddress!.split(':');
+  const socket = net.connect(Number(port), host);
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  socket.on('error', () => {});
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(512 * 1024 * 1024);
+  socket.write(header);
+  await closed;
+  // The replica still serves callers that present the token.
+  assert.equal((await attempt({ token: TOKEN })).closed, false);
 });

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -129,6 +130,26 @@ describe('a head and two workers: placement by resources and GPUs', () => {
       assert.match(text, /ray_serve_deployment_request_counter_total\{[^}]*application="cpu"/, id);
     }
   });
+  test('malformed or unauthenticated bytes on the cluster port cost the peer its connection, not the head', async () => {
+    const lines = [
+      'null',
+      '42',
+      '{"t":"hello","token":123}',
+      '{"t":"hello"}',
+      '{"t":"ready","id":"x"}',
+      'not json',
+    ];
+    for (const line of [...lines, 'x'.repeat(9 * 1024 * 1024)]) {
+      const socket = net.connect(cluster.clusterPort, '127.0.0.1');
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.on('error', () => {});
+      socket.write(`${line}\n`);
+      await closed;
+    }
+    assert.ok(cluster.head.alive, `the head died:\n${cluster.logs()}`);
+    assert.deepEqual(Object.keys((await cluster.details()).proxies).sort(), ['cpu-node', 'gpu-node', 'head']);
+  });
+
   test('a node without the cluster token is refused; HeadOnly keeps applications off worker proxies', async () => {
     const intruder = new NodeProcess(
       'intruder',

@@ -102,6 +102,7 @@ export class Head {
       options.resources ?? { CPU: UNLIMITED, memory: UNLIMITED },
       detected,
     );
+    const recovered = this.#state?.load();
     this.cluster = new HeadCluster({
       local: new LocalClusterNode({
         node: this.#node,
@@ -121,11 +122,12 @@ export class Head {
       token: options.token,
       nodeTimeoutMs: options.nodeTimeoutS !== undefined ? options.nodeTimeoutS * 1000 : undefined,
       onChange: () => {
-        this.#state?.saveNodes([...this.cluster.workers.keys()]);
+        // While recovering, the nodes not back yet are still expected after another restart.
+        const expected = this.controller?.recovering ? (recovered?.nodeIds ?? []) : [];
+        this.#state?.saveNodes([...new Set([...expected, ...this.cluster.workers.keys()])]);
         this.controller.changed();
       },
     });
-    const recovered = this.#state?.load();
     this.controller = new ServeController({
       cluster: this.cluster,
       log: log.child({ component: 'controller' }),
@@ -141,7 +143,7 @@ export class Head {
     });
     if (recovered?.config) {
       log.info({ stateDir: options.stateDir }, 'restoring the applied config from the state directory');
-      this.controller.apply(recovered.config, { restored: true });
+      this.controller.apply(recovered.config);
     }
     this.rest = createRestServer({
       controller: this.controller,

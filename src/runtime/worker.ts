@@ -126,8 +126,11 @@ export class Worker {
         node: this.#info,
         replicas: this.#reports(),
       });
+      // Whatever happens from now on follows the hello on this connection, in order: a replica
+      // that becomes ready or exits meanwhile is reported, not lost between snapshot and welcome.
+      this.#channel = channel;
     });
-    channel.onMessage = (message) => this.#onMessage(channel, message);
+    channel.onMessage = (message) => this.#onMessage(message);
     channel.onClose = (error) => {
       if (this.#channel === channel) {
         this.#channel = undefined;
@@ -169,10 +172,9 @@ export class Worker {
     }
   }
 
-  #onMessage(channel: Channel<ToNode, ToHead>, message: ToNode): void {
+  #onMessage(message: ToNode): void {
     switch (message.t) {
       case 'welcome':
-        this.#channel = channel;
         this.#reconnectMs = 250;
         this.#options.log.info({ head: this.#options.headAddress }, 'joined the cluster');
         this.#beat();
@@ -193,12 +195,16 @@ export class Worker {
         return;
       case 'stop': {
         const h = this.#hosted.get(message.id);
-        h?.process.stop(message.waitLoopS, message.timeoutS);
+        if (h) h.process.stop(message.waitLoopS, message.timeoutS);
+        else this.#send({ t: 'exit', id: message.id, code: null, signal: null }); // already gone
         return;
       }
-      case 'kill':
-        this.#hosted.get(message.id)?.process.kill();
+      case 'kill': {
+        const h = this.#hosted.get(message.id);
+        if (h) h.process.kill();
+        else this.#send({ t: 'exit', id: message.id, code: null, signal: null });
         return;
+      }
       case 'reconfigure':
         this.#hosted.get(message.id)?.process.reconfigure(message.userConfig, message.maxOngoingRequests);
         return;
@@ -211,7 +217,7 @@ export class Worker {
   #launch(order: ReplicaLaunchOrder, routes: Parameters<ReplicaProcess['start']>[0]): void {
     if (this.#stopping) {
       const message = `node ${this.#info.id} is shutting down`;
-      this.#send({ t: 'start-failed', id: order.spec.replicaId, message });
+      this.#send({ t: 'start-failed', id: order.spec.replicaId, message, nodeLeaving: true });
       return;
     }
     const { token } = this.#options;

@@ -31,6 +31,13 @@ export class DeploymentAutoscaler {
     this.target = Math.min(config.max_replicas, Math.max(config.min_replicas, this.target));
   }
 
+  /** After a head restart: the replicas found running, within bounds, become the target. */
+  resume(running: number): void {
+    const { min_replicas, max_replicas } = this.#config;
+    this.target = Math.min(max_replicas, Math.max(min_replicas, running, this.target));
+    this.desired = this.target;
+  }
+
   /** Requests running plus queued, averaged over look_back_period_s. */
   #average(nowMs: number): number {
     const from = nowMs - this.#config.look_back_period_s * 1000;

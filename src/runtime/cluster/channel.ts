@@ -11,11 +11,24 @@ const MAX_LINE_BYTES = 64 * 1024 * 1024;
 export class Channel<In, Out> {
   readonly socket: net.Socket;
   #closed = false;
+  /** Set by the owner once the peer proved who it is. */
+  authenticated = false;
   onMessage: ((message: In) => void) | undefined;
   onClose: ((error?: Error) => void) | undefined;
 
-  constructor(socket: net.Socket) {
+  constructor(socket: net.Socket, options: { unauthenticatedLimitBytes?: number } = {}) {
     this.socket = socket;
+    // Until the first message (the hello) is accepted, a peer may not make us buffer much.
+    const limit = options.unauthenticatedLimitBytes;
+    if (limit !== undefined) {
+      let received = 0;
+      const count = (chunk: Buffer) => {
+        received += chunk.length;
+        if (received > limit && !this.authenticated) socket.destroy(new Error('hello too large'));
+        if (this.authenticated) socket.off('data', count);
+      };
+      socket.on('data', count);
+    }
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 5000);
     const lines = createInterface({ input: socket, crlfDelay: Number.POSITIVE_INFINITY });
@@ -23,13 +36,21 @@ export class Channel<In, Out> {
     lines.on('error', () => {});
     lines.on('line', (line) => {
       if (line.length > MAX_LINE_BYTES) return this.close(new Error('cluster message too large'));
-      let message: In;
+      let message: unknown;
       try {
-        message = JSON.parse(line) as In;
+        message = JSON.parse(line);
       } catch {
         return this.close(new Error('malformed cluster message'));
       }
-      this.onMessage?.(message);
+      if (typeof (message as { t?: unknown } | null)?.t !== 'string') {
+        return this.close(new Error('cluster message without a type'));
+      }
+      try {
+        this.onMessage?.(message as In);
+      } catch (error) {
+        // A message that breaks its handler costs this peer its connection, never the process.
+        this.close(error as Error);
+      }
     });
     const closed = (error?: Error) => {
       if (this.#closed) return;

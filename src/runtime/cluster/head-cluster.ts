@@ -17,10 +17,36 @@ import type { ReplicaReport, ToHead, ToNode } from './protocol.ts';
 import { RemoteNode, type RemoteReplica } from './remote-node.ts';
 import { tokensEqual } from './token.ts';
 
+/** A hello carries the node and its replica reports; more than this before it is refused. */
+const HELLO_LIMIT_BYTES = 8 * 1024 * 1024;
+const HELLO_DEADLINE_MS = 10_000;
+
+/** What is wrong with a hello's shape, if anything: a peer's bytes are checked before they are used. */
+function helloProblem(message: ToHead): string | undefined {
+  const h = message as Partial<Extract<ToHead, { t: 'hello' }>>;
+  if (typeof h.token !== 'string') return 'hello.token must be a string';
+  const n = h.node;
+  if (typeof n !== 'object' || n === null) return 'hello.node must be an object';
+  if (typeof n.id !== 'string' || n.id === '') return 'hello.node.id must be a non-empty string';
+  if (typeof n.ip !== 'string') return 'hello.node.ip must be a string';
+  if (typeof n.resources !== 'object' || n.resources === null)
+    return 'hello.node.resources must be an object';
+  if (!Array.isArray(n.gpuIds)) return 'hello.node.gpuIds must be an array';
+  if (!Array.isArray(h.replicas)) return 'hello.replicas must be an array';
+  for (const r of h.replicas) {
+    if (typeof r?.spec?.replicaId !== 'string' || !Array.isArray(r.grants)) {
+      return 'hello.replicas[] must be replica reports';
+    }
+  }
+  return undefined;
+}
+
 export interface Orphan {
   replica: RemoteReplica;
   report: ReplicaReport;
   sinceMs: number;
+  /** Its resources are held in the controller's ledger. */
+  reserved?: boolean;
 }
 
 export interface HeadClusterOptions {
@@ -118,31 +144,49 @@ export class HeadCluster {
     });
   }
 
+  unreservedOrphans(): Orphan[] {
+    return this.#orphans.filter((o) => !o.reserved && o.replica.alive);
+  }
+
+  dropOrphan(orphan: Orphan): void {
+    this.#orphans = this.#orphans.filter((o) => o !== orphan);
+  }
+
   get orphanCount(): number {
     return this.#orphans.length;
   }
 
   #accept(socket: net.Socket): void {
-    const channel = new Channel<ToHead, ToNode>(socket);
+    const channel = new Channel<ToHead, ToNode>(socket, { unauthenticatedLimitBytes: HELLO_LIMIT_BYTES });
     let node: RemoteNode | undefined;
     const log = this.#options.log;
+    const deadline = setTimeout(() => {
+      if (!node) channel.close(new Error('no hello in time'));
+    }, HELLO_DEADLINE_MS);
+    deadline.unref();
     channel.onMessage = (message) => {
       if (node && message.t === 'leaving') return this.#forget(node, 'node left the cluster');
       if (node) return node.onMessage(message);
-      if (message.t !== 'hello') return channel.close();
+      const hello = message.t === 'hello' ? helloProblem(message) : 'the first message must be a hello';
+      if (hello) {
+        log.warn({ peer: socket.remoteAddress }, `refused a node: ${hello}`);
+        channel.close();
+        return;
+      }
+      const h = message as Extract<ToHead, { t: 'hello' }>;
       const expected = this.#options.token;
-      if (expected !== undefined && !tokensEqual(message.token ?? '', expected)) {
-        log.warn(
-          { node: message.node?.id, peer: socket.remoteAddress },
-          'refused a node without the cluster token',
-        );
+      if (expected !== undefined && !tokensEqual(h.token, expected)) {
+        log.warn({ node: h.node.id, peer: socket.remoteAddress }, 'refused a node without the cluster token');
         channel.send({ t: 'refused', reason: 'wrong or missing cluster token' });
         channel.close();
         return;
       }
-      node = this.#register(message, channel);
+      clearTimeout(deadline);
+      channel.authenticated = true;
+      node = this.#register(h, channel);
     };
     channel.onClose = () => {
+      clearTimeout(deadline);
       if (node && node.channel === channel) {
         log.warn({ node: node.id }, 'lost the connection to a node; waiting for it to come back');
       }
@@ -166,6 +210,7 @@ export class HeadCluster {
       const existing = node.replicas.get(report.spec.replicaId);
       if (existing) {
         existing.adopt(report);
+        existing.resend();
         continue;
       }
       const replica = node.replica(report);

@@ -47,7 +47,7 @@ export type ToHead =
   /** The node is shutting down on purpose: forget it now rather than after the timeout. */
   | { t: 'leaving' }
   | { t: 'ready'; id: string; address: string; tcpAddress: string | undefined; pid: number | undefined }
-  | { t: 'start-failed'; id: string; message: string }
+  | { t: 'start-failed'; id: string; message: string; nodeLeaving?: boolean }
   | { t: 'exit'; id: string; code: number | null; signal: string | null }
   | { t: 'load'; id: string; ongoing: number; queued: QueuedCount[] }
   | { t: 'answer'; requestId: number; ok: boolean; message?: string; metrics?: unknown[] };

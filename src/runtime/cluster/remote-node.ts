@@ -10,7 +10,10 @@ import type { ReplicaSpec } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import type { Channel } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
-import type { NodeInfo, ReplicaLaunchOrder, ToHead, ToNode } from './protocol.ts';
+import type { NodeInfo, ReplicaLaunchOrder, ReplicaReport, ToHead, ToNode } from './protocol.ts';
+
+/** Seconds past a stop's timeout after which the head asks the node to kill the replica. */
+const STOP_GRACE_S = 5;
 
 export class RemoteNode implements ClusterNode {
   readonly id: string;
@@ -120,6 +123,10 @@ export class RemoteReplica implements ReplicaHandle {
   onExit: ReplicaHandle['onExit'];
   #alive = true;
   #ready: PromiseWithResolvers<void> | undefined;
+  #stopRequest: { waitLoopS: number; timeoutS: number } | undefined;
+  #killRequested = false;
+  #killTimer: NodeJS.Timeout | undefined;
+  #config: { userConfig: unknown; maxOngoingRequests: number } | undefined;
   readonly #exited = Promise.withResolvers<number | null>();
 
   constructor(node: RemoteNode, order: ReplicaLaunchOrder) {
@@ -138,10 +145,19 @@ export class RemoteReplica implements ReplicaHandle {
   }
 
   /** A replica the node already runs (reported at registration): ready without a launch. */
-  adopt(report: { pid: number | undefined; tcpAddress: string | undefined; spec: ReplicaSpec }): void {
+  adopt(report: ReplicaReport): void {
     this.pid = report.pid;
     this.tcpAddress = report.tcpAddress;
     this.spec.address = report.spec.address;
+    // Its 'ready' may have been lost while the node was away: the report says it.
+    if (report.state === 'RUNNING') this.#ready?.resolve();
+  }
+
+  /** After the node reconnected: what the head asked that may not have arrived is asked again. */
+  resend(): void {
+    if (this.#stopRequest) this.#node.send({ t: 'stop', id: this.spec.replicaId, ...this.#stopRequest });
+    if (this.#killRequested) this.#node.send({ t: 'kill', id: this.spec.replicaId });
+    if (this.#config) this.#node.send({ t: 'reconfigure', id: this.spec.replicaId, ...this.#config });
   }
 
   start(routes: DeploymentRoute[]): Promise<void> {
@@ -159,7 +175,9 @@ export class RemoteReplica implements ReplicaHandle {
         this.#ready?.resolve();
         return;
       case 'start-failed':
-        this.#ready?.reject(new RaylineError('RL_USER_EXCEPTION', message.message));
+        this.#ready?.reject(
+          new RaylineError(message.nodeLeaving ? 'RL_NODE_LOST' : 'RL_USER_EXCEPTION', message.message),
+        );
         return;
       case 'load':
         this.load = { ongoing: message.ongoing, queued: message.queued, atMs: Date.now() };
@@ -175,19 +193,18 @@ export class RemoteReplica implements ReplicaHandle {
     this.#alive = false;
     this.#node.replicas.delete(this.spec.replicaId);
     this.#ready?.reject(
-      new RaylineError(
-        'RL_REPLICA_DIED',
-        signal === 'NODE_LOST'
-          ? `node ${this.#node.id} was lost before the replica was ready`
-          : `replica process exited with code ${code} before it was ready`,
-      ),
+      signal === 'NODE_LOST'
+        ? new RaylineError('RL_NODE_LOST', `node ${this.#node.id} was lost before the replica was ready`)
+        : new RaylineError('RL_REPLICA_DIED', `replica process exited with code ${code} before it was ready`),
     );
+    clearTimeout(this.#killTimer);
     this.onExit?.(code, signal);
     this.#exited.resolve(code);
   }
 
   reconfigure(userConfig: unknown, maxOngoingRequests: number): void {
-    this.#node.send({ t: 'reconfigure', id: this.spec.replicaId, userConfig, maxOngoingRequests });
+    this.#config = { userConfig, maxOngoingRequests };
+    this.#node.send({ t: 'reconfigure', id: this.spec.replicaId, ...this.#config });
   }
 
   async checkHealth(timeoutMs: number): Promise<{ ok: boolean; message: string }> {
@@ -202,12 +219,18 @@ export class RemoteReplica implements ReplicaHandle {
 
   async stop(waitLoopS: number, timeoutS: number): Promise<void> {
     if (!this.#alive) return;
+    this.#stopRequest = { waitLoopS, timeoutS };
     this.#node.send({ t: 'stop', id: this.spec.replicaId, waitLoopS, timeoutS });
+    // The node kills it itself after the timeout; this covers a stop that never arrived.
+    this.#killTimer = setTimeout(() => this.kill(), (timeoutS + STOP_GRACE_S) * 1000);
+    this.#killTimer.unref();
     await this.#exited.promise;
   }
 
   kill(): void {
-    if (this.#alive) this.#node.send({ t: 'kill', id: this.spec.replicaId });
+    if (!this.#alive) return;
+    this.#killRequested = true;
+    this.#node.send({ t: 'kill', id: this.spec.replicaId });
   }
 
   exited(): Promise<number | null> {

@@ -70,14 +70,14 @@ export class ServeController {
   #autoscaleTicker: NodeJS.Timeout;
   #lastPublished = '';
   readonly #placer: Placer;
-  /** No table is published before the first apply: a restarted head would empty the workers' tables. */
-  #applied = false;
-  #recovery: ControllerOptions['recovery'];
   /**
-   * A config restored after a head restart: its applications have no deployments until built, and
-   * a table published meanwhile would empty the workers' tables. Cleared once every app is built.
+   * Workers keep the tables of a head that restarted until this head's first table, which goes out
+   * only after the first apply (or delete) and once every application is built: before that, its
+   * applications have no deployments and the table would empty theirs.
    */
-  #restoring = false;
+  #applied = false;
+  #publishedOnce = false;
+  #recovery: ControllerOptions['recovery'];
 
   constructor(options: ControllerOptions) {
     this.#options = options;
@@ -87,7 +87,6 @@ export class ServeController {
     this.#ctx = {
       place: (requests) => this.#placer.place(requests),
       release: (id) => this.#placer.release(id),
-      restore: (placement) => this.#placer.restore(placement),
       adopt: (app, deployment, version) => cluster.claimOrphans(app, deployment, version),
       nodeIp: (id) => cluster.node(id)?.ip ?? '',
       log: options.log,
@@ -114,10 +113,9 @@ export class ServeController {
   }
 
   /** Applies a validated config: new or changed applications deploy, missing ones are deleted. */
-  apply(config: ServeConfig, options: { restored?: boolean } = {}): void {
+  apply(config: ServeConfig): void {
     this.#config = config;
     this.#applied = true;
-    if (options.restored) this.#restoring = true;
     const listed = new Set(config.applications.map((a) => a.name));
     for (const app of config.applications) {
       const existing = this.#apps.get(app.name);
@@ -290,6 +288,7 @@ export class ServeController {
   }
 
   #reconcile(): void {
+    this.#reserveOrphans();
     if (this.recovering) return;
     for (const app of [...this.#apps.values()]) {
       for (const [name, d] of app.deployments) {
@@ -305,6 +304,29 @@ export class ServeController {
     }
     this.#stopUnclaimedOrphans();
     this.#publish();
+  }
+
+  /**
+   * Reported replicas hold their resources from the moment their node reports them, so nothing new
+   * is placed on their GPUs while they wait to be adopted; one that overcommits its node is stopped.
+   */
+  #reserveOrphans(): void {
+    for (const orphan of this.#options.cluster.unreservedOrphans()) {
+      const id = orphan.report.spec.replicaId;
+      const conflict = this.#placer.reserve(orphan);
+      if (conflict) {
+        this.#options.log.warn(
+          { replica: id, node: orphan.replica.nodeId },
+          `stopping a reported replica: ${conflict}`,
+        );
+        this.#options.cluster.dropOrphan(orphan);
+        orphan.replica.stop(0, 5);
+        continue;
+      }
+      orphan.reserved = true;
+      // Until a deployment adopts it (and takes over this hook), its exit frees what it held.
+      orphan.replica.onExit = () => this.#placer.release(id);
+    }
   }
 
   /**
@@ -373,9 +395,9 @@ export class ServeController {
 
   #publish(): void {
     if (!this.#applied) return;
-    if (this.#restoring) {
+    if (!this.#publishedOnce) {
       if ([...this.#apps.values()].some((a) => a.building)) return;
-      this.#restoring = false;
+      this.#publishedOnce = true;
     }
     const routes = this.routes();
     const appRoutes = this.#appRoutes();

@@ -4,6 +4,7 @@
  * older version are stopped only once enough of the current version run.
  */
 import { randomBytes } from 'node:crypto';
+import type { RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ControllerMetrics } from '../../observability/metrics.ts';
 import {
@@ -15,7 +16,7 @@ import { DeploymentAutoscaler } from '../autoscaling/deployment-autoscaler.ts';
 import type { Orphan } from '../cluster/head-cluster.ts';
 import type { ReplicaHandle } from '../node/replica-handle.ts';
 import { gpuEnvironment, replicaRequest } from '../placement/index.ts';
-import type { Pending, Placement } from '../placement/types.ts';
+import type { Pending } from '../placement/types.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import { DEFAULT_IMBALANCED_THRESHOLD, DEFAULT_MATCH_RATE_THRESHOLD } from '../router/prefix-affinity.ts';
 import type { Placed } from './placer.ts';
@@ -61,8 +62,6 @@ export interface DeploymentContext {
   release(replicaId: string): void;
   /** Running replicas of this version that a worker reported after a head restart. */
   adopt(app: string, deployment: string, version: string): Orphan[];
-  /** Takes back what an adopted replica holds. */
-  restore(placement: Placement): void;
   nodeIp(nodeId: string): string;
   log: Logger;
   metrics: ControllerMetrics;
@@ -192,9 +191,13 @@ export class DeploymentState {
    */
   reconcile(): void {
     const { version } = this.target;
+    if (!this.deleting) {
+      const adopted = this.#ctx.adopt(this.app, this.name, version);
+      for (const orphan of adopted) this.#adopt(orphan);
+      // A restarted head's autoscaler starts from its initial target: what runs is the better start.
+      if (adopted.length > 0) this.autoscaler?.resume(this.running.length);
+    }
     const wanted = this.targetReplicas;
-    if (!this.deleting)
-      for (const orphan of this.#ctx.adopt(this.app, this.name, version)) this.#adopt(orphan);
     const alive = this.#replicas.filter((r) => r.state !== 'STOPPING');
     const current = alive.filter((r) => r.version === version);
     const outdated = alive.filter((r) => r.version !== version);
@@ -288,7 +291,8 @@ export class DeploymentState {
         },
         (error: Error) => {
           if (record.state !== 'STARTING') return;
-          this.#startFailures++;
+          // A node that went away says nothing about the code: start it elsewhere, uncounted.
+          if ((error as RaylineError).code !== 'RL_NODE_LOST') this.#startFailures++;
           this.message = `replica ${id} failed to start: ${error.message}`;
           this.#log.error({ replica: id, failures: this.#startFailures }, this.message);
           replica.kill();
@@ -298,16 +302,10 @@ export class DeploymentState {
   }
 
   /** A replica that already runs (reported by its node after a head restart) joins as it is. */
+  /** A replica that already runs (reserved in the ledger when its node reported it) joins as it is. */
   #adopt({ replica, report }: Orphan): void {
     this.#log.info({ replica: report.spec.replicaId, node: replica.nodeId }, 'adopted a running replica');
     const node = replica.nodeId;
-    this.#ctx.restore({
-      replicaId: report.spec.replicaId,
-      deployment: `${this.app}/${this.name}`,
-      nodeId: node,
-      gpuIds: report.grants.filter((g) => g.nodeId === node).flatMap((g) => g.gpuIds),
-      grants: report.grants,
-    });
     const record = this.#track(report.spec.replicaId, replica, node, this.#ctx.nodeIp(node), 'STARTING');
     this.#running(record);
   }

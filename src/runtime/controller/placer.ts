@@ -3,6 +3,7 @@
  * one scheduling pass per deployment for the replicas it wants to start (see runtime/placement).
  */
 import type { ClusterNode } from '../cluster/cluster-node.ts';
+import type { Orphan } from '../cluster/head-cluster.ts';
 import { ResourceLedger, schedule } from '../placement/index.ts';
 import type { ExistingReplica, Pending, Placement, ReplicaRequest } from '../placement/types.ts';
 
@@ -42,14 +43,32 @@ export class Placer {
     return { placed, pending };
   }
 
-  /** A replica the controller did not place (adopted after a head restart) takes what it holds. */
-  restore(placement: Placement): void {
-    this.#ledger.restore([placement]);
+  /**
+   * A running replica the controller did not place (reported by a node after a head restart) takes
+   * what it holds, before anything new is placed. Returns why it cannot, when its grants overcommit
+   * the node (then nothing is held for it).
+   */
+  reserve(orphan: Orphan): string | undefined {
+    const { report, replica } = orphan;
+    const nodeId = replica.nodeId;
+    const placement: Placement = {
+      replicaId: report.spec.replicaId,
+      deployment: `${report.spec.app}/${report.spec.deployment}`,
+      nodeId,
+      gpuIds: report.grants.filter((g) => g.nodeId === nodeId).flatMap((g) => g.gpuIds),
+      grants: report.grants,
+    };
+    const conflicts = this.#ledger.restore([placement]);
+    if (conflicts.length > 0) {
+      this.#ledger.release(placement.replicaId);
+      return conflicts.map((c) => c.reason).join('; ');
+    }
     this.#existing.set(placement.replicaId, {
       replicaId: placement.replicaId,
       deployment: placement.deployment,
-      nodeId: placement.nodeId,
+      nodeId,
     });
+    return undefined;
   }
 
   release(replicaId: string): void {

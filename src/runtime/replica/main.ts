@@ -103,12 +103,28 @@ function listen(srv: net.Server, options: net.ListenOptions): Promise<number> {
   });
 }
 
+const HELLO_LIMIT_BYTES = 4 * 1024;
+const HELLO_DEADLINE_MS = 10_000;
+
 /**
  * One caller's connection. On TCP (another node) the first frame must be a Hello with the
  * cluster token; anything else closes the connection before a call can run.
  */
 function serveCaller(r: Replica, socket: net.Socket, token?: string): void {
   let authenticated = token === undefined;
+  if (!authenticated) {
+    // Before the Hello, a peer gets a small first frame and a few seconds, not a buffer or a socket
+    // to hold: the first frame's length prefix is checked before the decoder would wait for it.
+    let prefix = Buffer.alloc(0);
+    const checkFirstFrame = (chunk: Buffer) => {
+      prefix = Buffer.concat([prefix, chunk]).subarray(0, 4);
+      if (prefix.length < 4) return;
+      socket.off('data', checkFirstFrame);
+      if (prefix.readUInt32BE(0) > HELLO_LIMIT_BYTES) socket.destroy();
+    };
+    socket.on('data', checkFirstFrame);
+    setTimeout(() => authenticated || socket.destroy(), HELLO_DEADLINE_MS).unref();
+  }
   const framed = new FramedSocket(socket, (frame) => {
     if (authenticated) return r.onFrame(framed, frame);
     const presented = (frame.meta as { token?: unknown } | undefined)?.token;

@@ -124,6 +124,8 @@ export class DeploymentRouter {
   #maxOngoing = 5;
   #maxQueued = -1;
   #unavailable: RaylineError | undefined;
+  #lastRoute: DeploymentRoute | undefined;
+  #retrustTimer: NodeJS.Timeout | undefined;
   /** Set when the route asks for prefix cache affinity. */
   #affinity: PrefixAffinity | undefined;
   readonly #waiting: RoutedCall[] = [];
@@ -155,8 +157,16 @@ export class DeploymentRouter {
     this.#updatePolicy(route);
     const previous = new Map(this.#slots.map((s) => [s.endpoint.replicaId, s]));
     this.#slots = [];
+    this.#lastRoute = route;
     for (const endpoint of route.replicas) {
-      if (this.#pool.wasLost(endpoint.address, LOST_REPLICA_DISTRUST_MS)) continue;
+      if (this.#pool.wasLost(endpoint.address, LOST_REPLICA_DISTRUST_MS)) {
+        // Trusted again once the window passes, even if no newer table comes.
+        this.#retrustTimer ??= setTimeout(() => {
+          this.#retrustTimer = undefined;
+          if (this.#lastRoute) this.update(this.#lastRoute);
+        }, LOST_REPLICA_DISTRUST_MS).unref();
+        continue;
+      }
       this.#slots.push(
         previous.get(endpoint.replicaId) ?? {
           endpoint,

@@ -16,6 +16,8 @@ export interface CallSink {
   onLost(error: RaylineError, started: boolean, connectionLost: boolean): void;
 }
 
+const CLOSED_BY_CALLER = 'closed by caller';
+
 export class ReplicaClient {
   readonly address: string;
   #socket: FramedSocket | undefined;
@@ -28,9 +30,10 @@ export class ReplicaClient {
    * connection they wrap, and calls in flight across the wrap would not be retried).
    */
   #startedUpTo = 0;
-  readonly #onDead: () => void;
+  readonly #onDead: (lost: boolean) => void;
 
-  constructor(address: string, onDead: () => void, token?: string) {
+  /** `onDead(lost)`: the connection ended; `lost` unless the caller closed it. */
+  constructor(address: string, onDead: (lost: boolean) => void, token?: string) {
     this.address = address;
     this.#onDead = onDead;
     connectFramed(address, (frame) => this.#onFrame(frame)).then(
@@ -80,7 +83,7 @@ export class ReplicaClient {
   }
 
   close(): void {
-    this.#fail(undefined, 'closed by caller');
+    this.#fail(undefined, CLOSED_BY_CALLER);
   }
 
   #send(kind: FrameKind, id: number, meta: unknown, payload: Uint8Array | undefined): void {
@@ -133,7 +136,7 @@ export class ReplicaClient {
     const calls = [...this.#calls];
     this.#calls.clear();
     for (const [id, sink] of calls) sink.onLost(this.#dead, id <= this.#startedUpTo, true);
-    this.#onDead();
+    this.#onDead(reason !== CLOSED_BY_CALLER);
   }
 }
 
@@ -162,9 +165,9 @@ export class ReplicaClientPool {
     if (!client || client.dead) {
       const created = new ReplicaClient(
         address,
-        () => {
+        (lost) => {
           if (this.#clients.get(address) === created) this.#clients.delete(address);
-          this.#lost.set(address, performance.now());
+          if (lost) this.#lost.set(address, performance.now());
         },
         this.token,
       );
