@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
-import { NodeProcess, repoRoot, TestCluster, waitFor } from './cluster-harness.ts';
+import { NodeProcess, repoRoot, TestCluster, TOKEN, waitFor } from './cluster-harness.ts';
 import { ClosedLoopLoad } from './load.ts';
 
 interface Answer {
@@ -169,6 +169,32 @@ describe('a head and two workers: placement by resources and GPUs', () => {
     assert.equal(code, 1);
     assert.match(intruder.log, /refused this node/);
     assert.equal((await cluster.details()).proxies.intruder, undefined);
+
+    // A second live node with an existing id (with the token) is refused, and keeps asking; the
+    // holder keeps its id and its replicas.
+    const before = (await cluster.details()).applications.cpu.deployments.Where.replicas;
+    const twin = new NodeProcess(
+      'twin',
+      [
+        '--address',
+        `127.0.0.1:${cluster.clusterPort}`,
+        '--node-id',
+        'cpu-node',
+        '--proxy-port',
+        '0',
+        '--metrics-port',
+        '0',
+      ],
+      { ...process.env, RAYLINE_API_TOKEN: TOKEN },
+    );
+    await waitFor(() => /refused this node for now/.test(twin.log), 30_000, 'the twin to be refused');
+    assert.ok(twin.alive, 'a refusal for a held id is not final');
+    await twin.kill('SIGTERM');
+    const after = (await cluster.details()).applications.cpu.deployments.Where.replicas;
+    assert.deepEqual(
+      after.map((r) => [r.replica_id, r.state, r.node_id]),
+      before.map((r) => [r.replica_id, r.state, r.node_id]),
+    );
 
     await cluster.deploy({ proxy_location: 'HeadOnly', applications: [app('cpu', { num_replicas: 2 })] });
     await waitFor(

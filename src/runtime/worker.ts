@@ -181,6 +181,12 @@ export class Worker {
         this.joined.resolve();
         return;
       case 'refused':
+        if (message.retry) {
+          // The head closes this connection; the reconnect loop asks again with backoff.
+          this.#options.log.warn({ reason: message.reason }, 'the head refused this node for now');
+          this.#channel = undefined;
+          return;
+        }
         this.#options.log.error({ reason: message.reason }, 'the head refused this node');
         this.#stopping = true;
         this.#options.onRefused?.(message.reason);

@@ -20,6 +20,8 @@ import { tokensEqual } from './token.ts';
 /** A hello carries the node and its replica reports; more than this before it is refused. */
 const HELLO_LIMIT_BYTES = 8 * 1024 * 1024;
 const HELLO_DEADLINE_MS = 10_000;
+/** A node heard from this recently keeps its id against a second hello with it (two heartbeats). */
+const ID_IN_USE_MS = 2_500;
 
 /** What is wrong with a hello's shape, if anything: a peer's bytes are checked before they are used. */
 function helloProblem(message: ToHead): string | undefined {
@@ -178,6 +180,17 @@ export class HeadCluster {
       if (expected !== undefined && !tokensEqual(h.token, expected)) {
         log.warn({ node: h.node.id, peer: socket.remoteAddress }, 'refused a node without the cluster token');
         channel.send({ t: 'refused', reason: 'wrong or missing cluster token' });
+        channel.close();
+        return;
+      }
+      const holder = this.#workers.get(h.node.id);
+      if (holder?.channel && !holder.channel.closed && Date.now() - holder.lastSeenMs < ID_IN_USE_MS) {
+        // Another live session holds this id (a duplicate --node-id): taking it over would flap.
+        log.warn(
+          { node: h.node.id, peer: socket.remoteAddress },
+          'refused a node whose id a live node holds',
+        );
+        channel.send({ t: 'refused', reason: `node id '${h.node.id}' is held by a live node`, retry: true });
         channel.close();
         return;
       }

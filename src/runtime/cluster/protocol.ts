@@ -54,7 +54,8 @@ export type ToHead =
 
 export type ToNode =
   | { t: 'welcome'; headNodeId: string }
-  | { t: 'refused'; reason: string }
+  /** `retry`: the refusal may pass (the node id is still held by a live session); otherwise final. */
+  | { t: 'refused'; reason: string; retry?: boolean }
   | { t: 'launch'; order: ReplicaLaunchOrder; routes: DeploymentRoute[] }
   | { t: 'stop'; id: string; waitLoopS: number; timeoutS: number }
   | { t: 'kill'; id: string }
