@@ -14,53 +14,17 @@
  *   nodes (serialized and written to each node's socket).
  */
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { Registry } from 'prom-client';
-import { controllerMetrics } from '../src/observability/metrics.ts';
 import { Channel } from '../src/runtime/cluster/channel.ts';
-import { HeadCluster } from '../src/runtime/cluster/head-cluster.ts';
-import { LocalClusterNode } from '../src/runtime/cluster/local-cluster-node.ts';
 import type { ToHead, ToNode } from '../src/runtime/cluster/protocol.ts';
-import { ServeController } from '../src/runtime/controller/controller.ts';
-import { LocalNode } from '../src/runtime/node/local-node.ts';
+import { controlPlaneOnly } from '../src/runtime/cluster/test-support.ts';
 import { parseServeConfig } from '../src/schema/serve-config.ts';
 
 const { values } = parseArgs({ options: { reps: { type: 'string', default: '200' } } });
 const reps = Number(values.reps);
 const root = fileURLToPath(new URL('..', import.meta.url));
-const log = pino({ level: 'silent' });
-const sink = new Writable({ write: (_c, _e, done) => done() });
-
-const cluster: HeadCluster = new HeadCluster({
-  local: new LocalClusterNode({
-    node: new LocalNode(sink, 'head'),
-    ip: '127.0.0.1',
-    resources: { CPU: 0 },
-    gpuIds: [],
-    labels: {},
-    tcp: true,
-    token: undefined,
-    onPublish: () => {},
-    proxyHealthy: () => true,
-  }),
-  log,
-  nodeTimeoutMs: 600_000,
-  onChange: () => controller.changed(),
-});
-const controller = new ServeController({
-  cluster,
-  log,
-  metrics: controllerMetrics(new Registry()),
-  logLevel: 'silent',
-  debug: false,
-  baseDir: root,
-  output: sink,
-  callerQueued: () => [],
-});
-const address = await cluster.listen('127.0.0.1', 0);
+const { cluster, controller, port } = await controlPlaneOnly({ baseDir: root, nodeTimeoutMs: 600_000 });
 // Publishing runs inside whichever reconcile sees the change first: time it where it happens.
 const publishMs: number[] = [];
 const publishTable = cluster.publish.bind(cluster);
@@ -77,7 +41,7 @@ const workers: Channel<ToNode, ToHead>[] = [];
 const simulated = new Map<string, Channel<ToNode, ToHead>>();
 for (let i = 0; i < 100; i++) {
   const id = `node-${String(i).padStart(3, '0')}`;
-  const socket = net.connect(Number(address.split(':').pop()), '127.0.0.1');
+  const socket = net.connect(port, '127.0.0.1');
   const channel = new Channel<ToNode, ToHead>(socket);
   workers.push(channel);
   socket.on('data', (d) => (routeBytes += d.length));

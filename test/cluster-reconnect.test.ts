@@ -5,54 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import pino from 'pino';
-import { Registry } from 'prom-client';
-import { controllerMetrics } from '../src/observability/metrics.ts';
 import { Channel } from '../src/runtime/cluster/channel.ts';
-import { HeadCluster } from '../src/runtime/cluster/head-cluster.ts';
-import { LocalClusterNode } from '../src/runtime/cluster/local-cluster-node.ts';
+import type { HeadCluster } from '../src/runtime/cluster/head-cluster.ts';
 import type { ReplicaLaunchOrder, ReplicaReport, ToHead, ToNode } from '../src/runtime/cluster/protocol.ts';
-import { ServeController } from '../src/runtime/controller/controller.ts';
-import { LocalNode } from '../src/runtime/node/local-node.ts';
+import { controlPlaneOnly } from '../src/runtime/cluster/test-support.ts';
+import type { ServeController } from '../src/runtime/controller/controller.ts';
 import { parseServeConfig, type ServeConfigInput } from '../src/schema/serve-config.ts';
 import { repoRoot, waitFor } from './cluster-harness.ts';
 
-const log = pino({ level: 'silent' });
-const sink = new Writable({ write: (_c, _e, done) => done() });
 let cluster: HeadCluster;
 let controller: ServeController;
 let port: number;
 
 before(async () => {
-  cluster = new HeadCluster({
-    local: new LocalClusterNode({
-      node: new LocalNode(sink, 'head'),
-      ip: '127.0.0.1',
-      resources: { CPU: 0 },
-      gpuIds: [],
-      labels: {},
-      tcp: true,
-      token: undefined,
-      onPublish: () => {},
-      proxyHealthy: () => true,
-    }),
-    log,
-    nodeTimeoutMs: 60_000,
-    onChange: () => controller.changed(),
-  });
-  controller = new ServeController({
-    cluster,
-    log,
-    metrics: controllerMetrics(new Registry()),
-    logLevel: 'silent',
-    debug: false,
-    baseDir: repoRoot,
-    output: sink,
-    callerQueued: () => [],
-  });
-  port = Number((await cluster.listen('127.0.0.1', 0)).split(':').pop());
+  ({ cluster, controller, port } = await controlPlaneOnly({ baseDir: repoRoot, nodeTimeoutMs: 60_000 }));
 });
 
 after(async () => {

@@ -3,13 +3,14 @@
  * machine, replicas placed by resources, requests through every node's proxy, and nodes killed -9.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
 import { NodeProcess, repoRoot, TestCluster, TOKEN, waitFor } from './cluster-harness.ts';
+import { runningAtKill } from './kill-records.ts';
 import { ClosedLoopLoad } from './load.ts';
 
 interface Answer {
@@ -256,19 +257,10 @@ describe('losing a worker under load', () => {
     const okBefore = load.result.ok;
     await waitFor(() => load!.result.ok > okBefore + 50, 30_000, 'load to flow after the loss');
     const result = await load.stop();
-    const runningAtDeath = new Set<string>();
-    for (const { replica_id } of onW1) {
-      const lines = readFileSync(join(recordDir, `${replica_id}.log`), 'utf8')
-        .trim()
-        .split('\n');
-      const started = new Set(lines.filter((l) => l.startsWith('S ')).map((l) => l.slice(2)));
-      for (const l of lines) {
-        const [kind, request, finishedAt] = l.split(' ');
-        // A reply written in the instant before the kill died in the replica's socket buffer.
-        if (kind === 'F' && Number(finishedAt) < killedAt - 100) started.delete(request);
-      }
-      for (const s of started) runningAtDeath.add(s);
-    }
+    const runningAtDeath = runningAtKill(
+      recordDir,
+      onW1.map((r) => ({ id: r.replica_id, atMs: killedAt })),
+    );
     const notRunning = result.failed.filter((f) => !runningAtDeath.has(f.id));
     assert.deepEqual(
       notRunning.map((f) => `${f.id} ${f.status} ${f.body}`),

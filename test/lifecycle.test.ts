@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
 import { json, startTestHead, type TestHead, waitFor } from './harness.ts';
+import { runningAtKill } from './kill-records.ts';
 import { ClosedLoopLoad } from './load.ts';
 
 let t: TestHead;
@@ -175,22 +176,8 @@ describe('chaos', () => {
       replaceMs.push(Date.now() - killedAt);
     }
     const result = await load.stop();
-    // From the killed replicas' own records: requests running on them when they were killed. A
-    // request the method finished in the last instant before the kill counts too: its reply was
-    // still in the replica's socket buffer (written at the end of the event-loop turn) and died with it.
-    const REPLY_IN_FLIGHT_MS = 100;
-    const runningAtDeath = new Set<string>();
-    for (const { id, atMs } of killed) {
-      const lines = readFileSync(join(recordDir, `${id}.log`), 'utf8')
-        .trim()
-        .split('\n');
-      const started = new Set(lines.filter((l) => l.startsWith('S ')).map((l) => l.slice(2)));
-      for (const l of lines) {
-        const [kind, request, finishedAt] = l.split(' ');
-        if (kind === 'F' && Number(finishedAt) < atMs - REPLY_IN_FLIGHT_MS) started.delete(request);
-      }
-      for (const s of started) runningAtDeath.add(s);
-    }
+    // From the killed replicas' own records: requests running on them when they were killed.
+    const runningAtDeath = runningAtKill(recordDir, killed);
     // Every failed request was running on a replica when it was killed. (The converse need not hold:
     // a call the replica started in the very event-loop turn it was killed, before it could say so,
     // is sent to another replica and succeeds there.)

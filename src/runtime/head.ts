@@ -45,8 +45,6 @@ export interface HeadOptions {
   labels?: Record<string, string>;
   /** Listen for worker nodes; replicas here then also listen on TCP at `ip`. */
   cluster?: { host: string; port: number; ip: string };
-  /** Seconds of silence after which a worker is lost. */
-  nodeTimeoutS?: number;
   /** Applied config and known nodes are kept here, so that a restarted head recovers them. */
   stateDir?: string;
 }
@@ -120,7 +118,6 @@ export class Head {
       }),
       log: log.child({ component: 'cluster' }),
       token: options.token,
-      nodeTimeoutMs: options.nodeTimeoutS !== undefined ? options.nodeTimeoutS * 1000 : undefined,
       onChange: () => {
         // While recovering, the nodes not back yet are still expected after another restart.
         const expected = this.controller?.recovering ? (recovered?.nodeIds ?? []) : [];

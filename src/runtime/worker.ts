@@ -67,8 +67,6 @@ export class Worker {
   #reconnectMs = 250;
   #stopping = false;
   #proxyAddress: string | undefined;
-  /** Resolves when the head first welcomed this node. */
-  readonly joined = Promise.withResolvers<void>();
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -178,7 +176,6 @@ export class Worker {
         this.#reconnectMs = 250;
         this.#options.log.info({ head: this.#options.headAddress }, 'joined the cluster');
         this.#beat();
-        this.joined.resolve();
         return;
       case 'refused':
         if (message.retry) {

@@ -52,8 +52,6 @@ class ProxyCall implements ResultSink {
   timer: NodeJS.Timeout | undefined;
   /** Chunks written while the client's socket was full: credited together on 'drain'. */
   #unflushed = 0;
-  /** A chunk was written (the headers went with the first). */
-  #wroteBody = false;
   finished = false;
 
   constructor(res: ServerResponse, proxy: HttpProxy, route: RouteTarget, method: string) {
@@ -74,15 +72,9 @@ class ProxyCall implements ResultSink {
         return;
       case FrameKind.StreamStart:
         res.writeHead(meta?.st ?? 200, { ...meta?.hd, 'cache-control': 'no-cache' });
-        // The first chunk usually arrives in the same read (an LLM ingress answers with its first
-        // token): then the headers leave with it in one write, one packet and one wake-up for the
-        // client. A stream whose first chunk comes later still gets its headers in this turn.
-        setImmediate(() => {
-          if (!this.#wroteBody && !res.writableEnded && !res.destroyed) res.flushHeaders();
-        });
+        res.flushHeaders();
         return;
       case FrameKind.Chunk:
-        this.#wroteBody = true;
         // Credit goes back only once the client's socket took the chunk: a slow client slows the replica.
         if (res.write(frame.payload) && this.#unflushed === 0) {
           this.routed?.consumed();

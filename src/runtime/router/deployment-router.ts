@@ -10,7 +10,7 @@ import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-clien
 
 export interface ReplicaEndpoint {
   replicaId: string;
-  /** Where callers on `nodeId` connect (a unix socket path); see `localizeRoutes`. */
+  /** Where callers on `nodeId` connect (a unix socket path); `CallRouter` swaps in `tcpAddress` elsewhere. */
   address: string;
   /** The node the replica runs on. */
   nodeId?: string;
