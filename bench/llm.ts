@@ -1,27 +1,31 @@
 /**
- * LLM benchmark (not a test): time to first token and tokens/s through Rayline (proxy, OpenAI
- * ingress, LLMServer replica, llama.cpp) against calling node-llama-cpp directly in this process,
- * on the same generated tiny model, plus aggregate tokens/s as concurrent streams grow.
+ * LLM benchmark (not a test): time to first token and tokens/s through Rayline (`rayline serve run`
+ * in its own processes: proxy, OpenAI ingress, LLM replica, llama.cpp) against calling node-llama-cpp
+ * directly in this process, on the same generated tiny model, plus aggregate tokens/s as concurrent
+ * streams grow.
  *
- *   node bench/llm.ts [--tokens 400] [--rounds 5] [--model tiny:seed=1,context=4096]
+ *   node bench/llm.ts [--tokens 400] [--rounds 9] [--model tiny:seed=1,context=4096]
  *
- * Prints medians. The direct runs happen first, while Rayline's replicas do not exist yet, so both
- * sides have the machine to themselves.
+ * Both sides are measured in alternation, round by round, so the machine's drift hits both; the
+ * figures are medians over rounds and the median of the per-round ratios. The client is undici's
+ * `request` (fetch's engine without its web streams), in this process, apart from Rayline's proxy.
  */
-import { Writable } from 'node:stream';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type Token } from 'node-llama-cpp';
-import pino from 'pino';
+import { Agent, request } from 'undici';
 import { IncrementalDetokenizer } from '../src/llm/engine/stop.ts';
 import { modelPath, parseModelSource } from '../src/llm/model-source.ts';
-import { Head } from '../src/runtime/head.ts';
-import { parseServeConfig } from '../src/schema/serve-config.ts';
 
 const { values } = parseArgs({
   options: {
     tokens: { type: 'string', default: '400' },
-    rounds: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '9' },
     model: { type: 'string', default: 'tiny:seed=1,context=4096' },
     threads: { type: 'string', default: '1' },
     'gpu-layers': { type: 'string', default: '0' },
@@ -33,8 +37,9 @@ const THREADS = Number(values.threads);
 const GPU_LAYERS = Number(values['gpu-layers']);
 const CONCURRENCY = [1, 4, 16];
 /** Unmeasured requests before the measured ones, the same number on both sides. */
-const WARMUP = 3;
+const WARMUP = 5;
 const PROMPT = 'The quick brown fox jumps over the lazy dog.';
+const root = fileURLToPath(new URL('..', import.meta.url));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -42,9 +47,12 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 interface Run {
   ttftMs: number;
   tokensPerS: number;
+  tokens: number;
 }
 
-async function direct(path: string): Promise<{ single: Run[]; aggregate: Map<number, number[]> }> {
+type Side = (stream: number, seed: number) => Promise<Run>;
+
+async function directSide(path: string): Promise<{ run: Side; dispose: () => Promise<void> }> {
   const llama = await getLlama({
     gpu: GPU_LAYERS > 0 ? 'auto' : false,
     build: 'never',
@@ -54,7 +62,7 @@ async function direct(path: string): Promise<{ single: Run[]; aggregate: Map<num
   const model = await llama.loadModel({ modelPath: path, gpuLayers: GPU_LAYERS });
   const context = await model.createContext({ contextSize: 1024, sequences: 16, threads: THREADS });
   const sequences = Array.from({ length: 16 }, () => context.getSequence());
-  const one = async (i: number, seed: number): Promise<Run & { tokens: number }> => {
+  const run: Side = async (i, seed) => {
     const sequence = sequences[i];
     const started = performance.now();
     await sequence.clearHistory();
@@ -71,83 +79,36 @@ async function direct(path: string): Promise<{ single: Run[]; aggregate: Map<num
     const end = performance.now();
     return { ttftMs: first - started, tokensPerS: n / ((end - started) / 1000), tokens: n };
   };
-  for (let w = 0; w < WARMUP; w++) await one(0, 1000 + w); // warm-up (JIT, caches)
-  const single: Run[] = [];
-  for (let r = 0; r < ROUNDS; r++) single.push(await one(0, r));
-  const aggregate = new Map<number, number[]>();
-  for (const c of CONCURRENCY) {
-    const rates: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const started = performance.now();
-      const runs = await Promise.all(Array.from({ length: c }, (_, i) => one(i, r * 100 + i)));
-      const total = runs.reduce((s, x) => s + x.tokens, 0);
-      rates.push(total / ((performance.now() - started) / 1000));
-    }
-    aggregate.set(c, rates);
-  }
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { single, aggregate };
+  return {
+    run,
+    dispose: async () => {
+      await context.dispose();
+      await model.dispose();
+      await llama.dispose();
+    },
+  };
 }
 
-/** One streamed completion through the proxy; TTFT is the first chunk that carries text. */
-async function streamed(http: string, seed: number): Promise<Run & { tokens: number }> {
-  const started = performance.now();
-  const res = await fetch(`${http}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      model: 'bench',
-      prompt: PROMPT,
-      max_tokens: TOKENS,
-      temperature: 0.8,
-      seed,
-      stream: true,
-      stream_options: { include_usage: true },
-    }),
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
-  if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}: ${await res.text()}`);
-  let first = 0;
-  let tokens = 0;
-  let buffered = '';
-  const decoder = new TextDecoder();
-  for await (const bytes of res.body) {
-    buffered += decoder.decode(bytes, { stream: true });
-    const events = buffered.split('\n\n');
-    buffered = events.pop() ?? '';
-    for (const event of events) {
-      const data = event.slice('data: '.length);
-      if (data === '[DONE]') continue;
-      const chunk = JSON.parse(data);
-      if (!first && chunk.choices[0]?.text) first = performance.now();
-      if (chunk.usage) tokens = chunk.usage.completion_tokens;
-    }
-  }
-  const end = performance.now();
-  return { ttftMs: first - started, tokensPerS: tokens / ((end - started) / 1000), tokens };
 }
 
-async function rayline(): Promise<{ single: Run[]; aggregate: Map<number, number[]> }> {
-  const sink = new Writable({ write: (_c, _e, done) => done() });
-  const head = new Head({
-    log: pino({ level: 'warn' }),
-    output: sink,
-    logLevel: 'warn',
-    http: { host: '127.0.0.1', port: 0 },
-    dashboardPort: 0,
-    metricsPort: 0,
-    baseDir: fileURLToPath(new URL('../examples/llm/', import.meta.url)),
-    accessLog: false,
-  });
-  const { http } = await head.start();
-  try {
-    const parsed = parseServeConfig({
+async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rayline-bench-llm-'));
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    JSON.stringify({
       applications: [
         {
           name: 'llm',
           route_prefix: '/',
-          import_path: 'app.ts:build',
+          import_path: join(root, 'examples/llm/app.ts:build'),
           args: {
             llm_configs: [
               {
@@ -158,50 +119,133 @@ async function rayline(): Promise<{ single: Run[]; aggregate: Map<number, number
           },
         },
       ],
-    });
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-    head.apply(parsed.value);
-    const deadline = Date.now() + 120_000;
-    while (head.controller.applicationDetails().llm?.status !== 'RUNNING') {
-      if (Date.now() > deadline) throw new Error('the app did not start');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    // Warm-up: loads the model, and brings each process's JIT to where the direct side's is.
-    for (let w = 0; w < WARMUP; w++) await streamed(http, 1000 + w);
-    const single: Run[] = [];
-    for (let r = 0; r < ROUNDS; r++) single.push(await streamed(http, r));
-    const aggregate = new Map<number, number[]>();
-    for (const c of CONCURRENCY) {
-      const rates: number[] = [];
-      for (let r = 0; r < ROUNDS; r++) {
-        const started = performance.now();
-        const runs = await Promise.all(Array.from({ length: c }, (_, i) => streamed(http, r * 100 + i)));
-        const total = runs.reduce((s, x) => s + x.tokens, 0);
-        rates.push(total / ((performance.now() - started) / 1000));
-      }
-      aggregate.set(c, rates);
-    }
-    return { single, aggregate };
-  } finally {
-    await head.stop();
+    }),
+  );
+  const [port, dashboard, metrics] = [await freePort(), await freePort(), await freePort()];
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      join(root, 'src/cli/main.ts'),
+      'serve',
+      'run',
+      config,
+      '--port',
+      String(port),
+      '--dashboard-port',
+      String(dashboard),
+      '--metrics-port',
+      String(metrics),
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
+  );
+  const agent = new Agent({ connections: 32 });
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  while (true) {
+    const res = await request(`${origin}/v1/models`, { dispatcher: agent }).catch(() => undefined);
+    const ok = res?.statusCode === 200;
+    await res?.body.dump();
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error('Rayline did not become ready');
+    await new Promise((r) => setTimeout(r, 200));
   }
+  /** One streamed completion through the proxy; TTFT is the first chunk that carries text. */
+  const run: Side = async (_i, seed) => {
+    const started = performance.now();
+    const res = await request(`${origin}/v1/completions`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      body: JSON.stringify({
+        model: 'bench',
+        prompt: PROMPT,
+        max_tokens: TOKENS,
+        temperature: 0.8,
+        seed,
+        stream: true,
+        stream_options: { include_usage: true },
+      }),
+    });
+    if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}: ${await res.body.text()}`);
+    let first = 0;
+    let tokens = 0;
+    let buffered = '';
+    res.body.setEncoding('utf8');
+    for await (const text of res.body) {
+      buffered += text;
+      const events = buffered.split('\n\n');
+      buffered = events.pop() ?? '';
+      for (const event of events) {
+        const data = event.slice('data: '.length);
+        if (data === '[DONE]') continue;
+        const chunk = JSON.parse(data);
+        if (!first && chunk.choices[0]?.text) first = performance.now();
+        if (chunk.usage) tokens = chunk.usage.completion_tokens;
+      }
+    }
+    const end = performance.now();
+    return { ttftMs: first - started, tokensPerS: tokens / ((end - started) / 1000), tokens };
+  };
+  return {
+    run,
+    dispose: async () => {
+      await agent.close();
+      await new Promise((resolve) => {
+        child.once('exit', resolve);
+        child.kill('SIGINT');
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Aggregate tokens/s of `streams` concurrent streams. */
+async function aggregate(side: Side, streams: number, round: number): Promise<number> {
+  const started = performance.now();
+  const runs = await Promise.all(Array.from({ length: streams }, (_, i) => side(i, round * 100 + i)));
+  return runs.reduce((s, x) => s + x.tokens, 0) / ((performance.now() - started) / 1000);
 }
 
 const path = await modelPath(parseModelSource(values.model));
 out(`model ${values.model} (${path}), ${TOKENS} tokens per stream, ${ROUNDS} rounds, ${THREADS} thread(s)`);
-const d = await direct(path);
-const r = await rayline();
-const ttftD = median(d.single.map((x) => x.ttftMs));
-const ttftR = median(r.single.map((x) => x.ttftMs));
-const tpsD = median(d.single.map((x) => x.tokensPerS));
-const tpsR = median(r.single.map((x) => x.tokensPerS));
-out(`single stream   direct: TTFT ${ttftD.toFixed(2)} ms, ${tpsD.toFixed(0)} tokens/s`);
-out(`single stream  rayline: TTFT ${ttftR.toFixed(2)} ms, ${tpsR.toFixed(0)} tokens/s`);
-out(`added TTFT ${(ttftR - ttftD).toFixed(2)} ms; tokens/s ratio ${(tpsR / tpsD).toFixed(3)}`);
-for (const c of CONCURRENCY) {
-  const a = median(d.aggregate.get(c) ?? []);
-  const b = median(r.aggregate.get(c) ?? []);
+const direct = await directSide(path);
+const rayline = await raylineSide();
+try {
+  for (let w = 0; w < WARMUP; w++) {
+    await direct.run(0, 1000 + w);
+    await rayline.run(0, 1000 + w);
+  }
+  const single = { direct: [] as Run[], rayline: [] as Run[] };
+  for (let r = 0; r < ROUNDS; r++) {
+    single.direct.push(await direct.run(0, r));
+    single.rayline.push(await rayline.run(0, r));
+  }
+  const ratios = (f: (x: Run) => number) => single.rayline.map((x, i) => f(x) / f(single.direct[i]));
+  const ttftD = median(single.direct.map((x) => x.ttftMs));
+  const ttftR = median(single.rayline.map((x) => x.ttftMs));
+  const added = median(single.rayline.map((x, i) => x.ttftMs - single.direct[i].ttftMs));
   out(
-    `${String(c).padStart(2)} streams: direct ${a.toFixed(0)} tokens/s, rayline ${b.toFixed(0)} tokens/s (${(b / a).toFixed(3)})`,
+    `single stream   direct: TTFT ${ttftD.toFixed(2)} ms, ${median(single.direct.map((x) => x.tokensPerS)).toFixed(0)} tokens/s`,
   );
+  out(
+    `single stream  rayline: TTFT ${ttftR.toFixed(2)} ms, ${median(single.rayline.map((x) => x.tokensPerS)).toFixed(0)} tokens/s`,
+  );
+  out(
+    `added TTFT ${added.toFixed(2)} ms (median of per-round differences); tokens/s ratio ${median(ratios((x) => x.tokensPerS)).toFixed(3)} (median of per-round ratios)`,
+  );
+  for (const c of CONCURRENCY) {
+    const d: number[] = [];
+    const y: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      d.push(await aggregate(direct.run, c, r));
+      y.push(await aggregate(rayline.run, c, r));
+    }
+    const ratio = median(y.map((x, i) => x / d[i]));
+    out(
+      `${String(c).padStart(2)} streams: direct ${median(d).toFixed(0)} tokens/s, rayline ${median(y).toFixed(0)} tokens/s (${ratio.toFixed(3)})`,
+    );
+  }
+} finally {
+  await rayline.dispose();
+  await direct.dispose();
 }

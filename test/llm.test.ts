@@ -342,6 +342,71 @@ describe('OpenAI surface', () => {
   });
 });
 
+describe('one model: its replicas serve the OpenAI API themselves', () => {
+  const one = () => new OpenAI({ baseURL: `${t.http}/one/v1`, apiKey: 'x', maxRetries: 0 });
+  const oneStats = async (): Promise<{ generatedTokens: number; activeRequests: number }> =>
+    json(await fetch(`${t.http}/one/v1/rayline/stats?model=one`));
+
+  before(async () => {
+    applications = [
+      ...(applications ?? []),
+      {
+        name: 'one',
+        route_prefix: '/one',
+        import_path: 'app.ts:build',
+        runtime_env: { working_dir: example('llm') },
+        args: {
+          llm_configs: [
+            {
+              model_loading_config: { model_id: 'one', model_source: 'tiny:seed=3,context=8192' },
+              engine_kwargs: { n_ctx: 8192, threads: 1, parallel: 2 },
+            },
+          ],
+        },
+      },
+    ];
+    await t.deploy({ applications });
+    await t.waitForApp('one', ['RUNNING'], 60_000);
+  });
+
+  test('one deployment, no separate ingress', () => {
+    const app = t.head.controller.applicationDetails().one;
+    assert.deepEqual(Object.keys(app.deployments), ['LLMServer_one']);
+  });
+
+  test('streams, with exact usage, and a cancelled stream stops generation', async () => {
+    const stream = await one().completions.create({
+      model: 'one',
+      prompt: 'hello',
+      max_tokens: 40,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.text ?? '';
+      usage = chunk.usage ?? usage;
+    }
+    assert.deepEqual(usage, { prompt_tokens: bytes('hello') + 1, completion_tokens: 40, total_tokens: 46 });
+    assert.ok(text.length > 0);
+
+    const before = await oneStats();
+    const long = await one().completions.create({ model: 'one', prompt: 'x', max_tokens: 6000, stream: true });
+    let chunks = 0;
+    for await (const _ of long) if (++chunks === 5) break;
+    const stopped = await waitFor(
+      async () => {
+        const s = await oneStats();
+        return s.activeRequests === 0 ? s : undefined;
+      },
+      10_000,
+      'the generation to stop',
+    );
+    assert.ok(stopped.generatedTokens - before.generatedTokens < 1000);
+  });
+});
+
 describe('embeddings', () => {
   test('vectors of the model size, the same for the same input, one per input in order', async () => {
     // The openai client asks for base64 and decodes it; float is OpenAI's own default.

@@ -5,7 +5,9 @@
  *   args: {llm_configs: [{model_loading_config: {model_id: m, model_source: /models/m.gguf}}]}
  *
  * One `LLMServer` deployment per model (named `LLMServer_<model_id>`, its options from
- * `deployment_config`) behind one `OpenAIIngress` that routes by the request's `model`.
+ * `deployment_config`) behind one `OpenAIIngress` that routes by the request's `model`. A single
+ * model without `ingress_deployment_config` is one deployment of the same name whose replicas also
+ * serve the OpenAI API (`OpenAIModelServer`): one process hop fewer each way.
  */
 import type { DeploymentOptions } from '../schema/options.ts';
 import type { Application } from '../serve/deployment.ts';
@@ -18,6 +20,7 @@ import {
 } from './config.ts';
 import { isRemoteSource } from './model-source.ts';
 import { OpenAIIngress } from './openai/ingress.ts';
+import { OpenAIModelServer } from './openai/model-server.ts';
 import { LLMServer } from './server.ts';
 
 /** Deployment names allow what a URL path segment and a metric label do without escaping. */
@@ -68,6 +71,14 @@ export function llmServerOptions(config: LLMConfig): DeploymentOptions {
 
 export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenAIIngress> {
   const parsed = parseOpenAIAppArgs(args);
+  const [only, ...others] = parsed.llm_configs;
+  if (others.length === 0 && parsed.ingress_deployment_config === undefined) {
+    const name = serverDeploymentName(only.model_loading_config.model_id);
+    return new Deployment<OpenAIModelServer, [LLMConfigInput]>(OpenAIModelServer, {
+      ...llmServerOptions(only),
+      name,
+    }).bind(only);
+  }
   const servers: Record<string, Application<LLMServer>> = {};
   for (const config of parsed.llm_configs) {
     const id = config.model_loading_config.model_id;
@@ -79,7 +90,7 @@ export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenA
   }
   const ingress = new Deployment<OpenAIIngress, [Record<string, Application<LLMServer>>]>(OpenAIIngress, {
     maxOngoingRequests: 256,
-    ...deploymentOptionsFromConfig(parsed.ingress_deployment_config),
+    ...deploymentOptionsFromConfig(parsed.ingress_deployment_config ?? {}),
     name: 'OpenAIIngress',
   });
   return ingress.bind(servers);

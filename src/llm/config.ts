@@ -71,8 +71,11 @@ export type LLMConfig = z.output<typeof llmConfigSchema>;
 
 export const openAIAppArgsSchema = z.strictObject({
   llm_configs: z.array(llmConfigSchema).min(1),
-  /** Deployment options of the OpenAI ingress. */
-  ingress_deployment_config: z.record(z.string(), z.unknown()).default({}),
+  /**
+   * Deployment options of the OpenAI ingress. With one model and none given, the model's own
+   * replicas serve the OpenAI API (no separate ingress).
+   */
+  ingress_deployment_config: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type OpenAIAppArgs = z.output<typeof openAIAppArgsSchema>;

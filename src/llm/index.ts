@@ -28,6 +28,7 @@ export {
   parseModelSource,
 } from './model-source.ts';
 export { OpenAIIngress } from './openai/ingress.ts';
+export { OpenAIModelServer } from './openai/model-server.ts';
 export {
   LLMServer,
   type ServerEmbedRequest,

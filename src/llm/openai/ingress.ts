@@ -1,13 +1,19 @@
 /**
  * The OpenAI-compatible HTTP surface as an ingress deployment: `GET /v1/models`,
  * `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/embeddings`, routed by the
- * request's `model` to that model's `LLMServer` through a handle. Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
+ * request's `model` to that model's `LLMServer`: through a handle, or in this process (see
+ * `OpenAIModelServer`). Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
  */
 import { randomUUID } from 'node:crypto';
 import type { DeploymentHandle } from '../../serve/handle.ts';
 import { response, type ServeRequest } from '../../serve/request.ts';
-import type { ChatMessage, SamplingParams } from '../engine/types.ts';
-import type { LLMServer, ServerEvent, ServerGenerateRequest } from '../server.ts';
+import type { ChatMessage, Embeddings, EngineStats, SamplingParams } from '../engine/types.ts';
+import {
+  LLMServer,
+  type ServerEmbedRequest,
+  type ServerEvent,
+  type ServerGenerateRequest,
+} from '../server.ts';
 import {
   chatRequestSchema,
   completionRequestSchema,
@@ -23,12 +29,30 @@ const CHAT_MAX_TOKENS = 256;
 type Kind = 'completion' | 'chat';
 type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 
+/** What the ingress asks of one model's server, wherever that server runs. */
+interface ModelServer {
+  generate(request: ServerGenerateRequest): AsyncIterable<ServerEvent>;
+  embed(request: ServerEmbedRequest): Promise<Embeddings>;
+  stats(): Promise<EngineStats>;
+}
+
+function throughHandle(handle: DeploymentHandle<LLMServer>): ModelServer {
+  return {
+    generate: (request) => handle.generate.remote(request),
+    embed: async (request) => await handle.embed.remote(request),
+    stats: async () => await handle.stats.remote(),
+  };
+}
+
 export class OpenAIIngress {
-  readonly #servers: Record<string, DeploymentHandle<LLMServer>>;
+  readonly #servers: Record<string, ModelServer>;
   readonly #created = Math.floor(Date.now() / 1000);
 
-  constructor(servers: Record<string, DeploymentHandle<LLMServer>>) {
-    this.#servers = servers;
+  /** Each model's server: a handle to its deployment, or an `LLMServer` in this process. */
+  constructor(servers: Record<string, DeploymentHandle<LLMServer> | LLMServer>) {
+    this.#servers = Object.fromEntries(
+      Object.entries(servers).map(([id, s]) => [id, s instanceof LLMServer ? s : throughHandle(s)]),
+    );
   }
 
   async __call__(request: ServeRequest): Promise<unknown> {
@@ -61,7 +85,7 @@ export class OpenAIIngress {
     };
   }
 
-  #server(model: string): DeploymentHandle<LLMServer> {
+  #server(model: string): ModelServer {
     const server = Object.hasOwn(this.#servers, model) ? this.#servers[model] : undefined;
     if (!server) {
       throw new OpenAIError(404, `The model '${model}' does not exist`, {
@@ -75,7 +99,7 @@ export class OpenAIIngress {
   /** Engine counters of one model's replica (the generated-token count shows that a cancel stopped work). */
   async #stats(request: ServeRequest) {
     const model = request.query.get('model') ?? '';
-    return await this.#server(model).stats.remote();
+    return await this.#server(model).stats();
   }
 
   async #embed(request: ServeRequest): Promise<unknown> {
@@ -83,10 +107,10 @@ export class OpenAIIngress {
     if (!parsed.success) throw validationError(parsed.error);
     const req = parsed.data;
     const server = this.#server(req.model);
-    let result: Awaited<ReturnType<LLMServer['embed']>>;
+    let result: Embeddings;
     try {
       const dimensions = req.dimensions != null ? { dimensions: req.dimensions } : {};
-      result = await server.embed.remote({ input: req.input, ...dimensions });
+      result = await server.embed({ input: req.input, ...dimensions });
     } catch (error) {
       // The engine refuses only inputs (empty, longer than the context): name the parameter.
       const e = error as { code?: string; message?: string };
@@ -138,7 +162,7 @@ export class OpenAIIngress {
             sampling,
           }
         : { prompt: typeof req.prompt === 'string' ? req.prompt : req.prompt[0], sampling };
-    const events = server.generate.remote(call)[Symbol.asyncIterator]();
+    const events = server.generate(call)[Symbol.asyncIterator]();
     // The first event is awaited here so that a failure (context overflow, model not loaded) answers
     // with its status instead of a broken stream.
     const first = await events.next();
