@@ -36,8 +36,11 @@ const ROUNDS = Number(values.rounds);
 const THREADS = Number(values.threads);
 const GPU_LAYERS = Number(values['gpu-layers']);
 const CONCURRENCY = [1, 4, 16];
-/** Unmeasured requests before the measured ones, the same number on both sides. */
-const WARMUP = 5;
+/**
+ * Unmeasured short requests before the measured ones, the same on both sides: a server is measured
+ * in its steady state, after its request path has been compiled, not on its first requests.
+ */
+const WARMUP = { requests: 50, tokens: 8 };
 const PROMPT = 'The quick brown fox jumps over the lazy dog.';
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -50,7 +53,7 @@ interface Run {
   tokens: number;
 }
 
-type Side = (stream: number, seed: number) => Promise<Run>;
+type Side = (stream: number, seed: number, tokens?: number) => Promise<Run>;
 
 async function directSide(path: string): Promise<{ run: Side; dispose: () => Promise<void> }> {
   const llama = await getLlama({
@@ -62,7 +65,7 @@ async function directSide(path: string): Promise<{ run: Side; dispose: () => Pro
   const model = await llama.loadModel({ modelPath: path, gpuLayers: GPU_LAYERS });
   const context = await model.createContext({ contextSize: 1024, sequences: 16, threads: THREADS });
   const sequences = Array.from({ length: 16 }, () => context.getSequence());
-  const run: Side = async (i, seed) => {
+  const run: Side = async (i, seed, tokens = TOKENS) => {
     const sequence = sequences[i];
     const started = performance.now();
     await sequence.clearHistory();
@@ -74,7 +77,7 @@ async function directSide(path: string): Promise<{ run: Side; dispose: () => Pro
     let n = 0;
     for await (const token of sequence.evaluate(input, { temperature: 0.8, seed })) {
       if (detokenizer.push(token).text && first === 0) first = performance.now();
-      if (++n === TOKENS) break;
+      if (++n === tokens) break;
     }
     const end = performance.now();
     return { ttftMs: first - started, tokensPerS: n / ((end - started) / 1000), tokens: n };
@@ -150,7 +153,7 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
     await new Promise((r) => setTimeout(r, 200));
   }
   /** One streamed completion through the proxy; TTFT is the first chunk that carries text. */
-  const run: Side = async (_i, seed) => {
+  const run: Side = async (_i, seed, maxTokens = TOKENS) => {
     const started = performance.now();
     const res = await request(`${origin}/v1/completions`, {
       method: 'POST',
@@ -159,7 +162,7 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
       body: JSON.stringify({
         model: 'bench',
         prompt: PROMPT,
-        max_tokens: TOKENS,
+        max_tokens: maxTokens,
         temperature: 0.8,
         seed,
         stream: true,
@@ -211,9 +214,9 @@ out(`model ${values.model} (${path}), ${TOKENS} tokens per stream, ${ROUNDS} rou
 const direct = await directSide(path);
 const rayline = await raylineSide();
 try {
-  for (let w = 0; w < WARMUP; w++) {
-    await direct.run(0, 1000 + w);
-    await rayline.run(0, 1000 + w);
+  for (let w = 0; w < WARMUP.requests; w++) {
+    await direct.run(0, 1000 + w, WARMUP.tokens);
+    await rayline.run(0, 1000 + w, WARMUP.tokens);
   }
   const single = { direct: [] as Run[], rayline: [] as Run[] };
   for (let r = 0; r < ROUNDS; r++) {

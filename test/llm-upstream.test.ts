@@ -46,12 +46,16 @@ before(async () => {
   t = await startTestHead();
   const example = parse(readFileSync(`${llmExample}config.yaml`, 'utf8'));
   const upstream = { ...example.applications[0], runtime_env: { working_dir: llmExample } };
+  // Tokens are streamed as they are decoded (no batching interval), as these tests count chunks.
+  const unbatched = { stream_batching_interval_ms: 0 };
+  upstream.args.llm_configs[0].experimental_configs = unbatched;
   applications = [
     upstream,
     llmApp('proxy', '/proxy', {
       model_loading_config: { model_id: 'proxied', model_source: 'tiny-llama' },
       engine: 'openai-upstream',
       engine_kwargs: { base_url: `${t.http}/v1` },
+      experimental_configs: unbatched,
     }),
   ];
   await t.deploy({ applications });

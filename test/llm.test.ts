@@ -32,7 +32,8 @@ before(async () => {
   // The example's own config, with a second model added and room for 16 parallel long streams.
   const config = parse(readFileSync(`${example('llm')}config.yaml`, 'utf8'));
   const app = config.applications[0];
-  const [base] = app.args.llm_configs;
+  // Tokens are streamed as they are decoded (no batching interval), as these tests count chunks.
+  const base = { ...app.args.llm_configs[0], experimental_configs: { stream_batching_interval_ms: 0 } };
   app.runtime_env = { working_dir: example('llm') };
   app.args.llm_configs = [
     {
@@ -374,27 +375,37 @@ describe('one model: its replicas serve the OpenAI API themselves', () => {
     assert.deepEqual(Object.keys(app.deployments), ['LLMServer_one']);
   });
 
-  test('streams, with exact usage, and a cancelled stream stops generation', async () => {
+  test('streams in batches (50 ms by default), with exact usage; a cancelled stream stops generation', async () => {
     const stream = await one().completions.create({
       model: 'one',
       prompt: 'hello',
-      max_tokens: 40,
+      max_tokens: 400,
       stream: true,
       stream_options: { include_usage: true },
     });
     let text = '';
+    let textChunks = 0;
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of stream) {
+      if (chunk.choices[0]?.text) textChunks++;
       text += chunk.choices[0]?.text ?? '';
       usage = chunk.usage ?? usage;
     }
-    assert.deepEqual(usage, { prompt_tokens: bytes('hello') + 1, completion_tokens: 40, total_tokens: 46 });
+    assert.deepEqual(usage, { prompt_tokens: bytes('hello') + 1, completion_tokens: 400, total_tokens: 406 });
     assert.ok(text.length > 0);
+    // Unbatched, a reader this close gets a chunk per token or two; batched, one per 50 ms (the tiny
+    // model decodes hundreds of tokens per second even on a loaded machine).
+    assert.ok(textChunks > 1 && textChunks < 100, `${textChunks} chunks with text`);
 
     const before = await oneStats();
-    const long = await one().completions.create({ model: 'one', prompt: 'x', max_tokens: 6000, stream: true });
+    const long = await one().completions.create({
+      model: 'one',
+      prompt: 'x',
+      max_tokens: 6000,
+      stream: true,
+    });
     let chunks = 0;
-    for await (const _ of long) if (++chunks === 5) break;
+    for await (const _ of long) if (++chunks === 2) break;
     const stopped = await waitFor(
       async () => {
         const s = await oneStats();

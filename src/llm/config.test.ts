@@ -27,6 +27,21 @@ test('args get defaults and errors name the field', () => {
       }),
     /llm_configs\[0\]\.engine/,
   );
+  assert.equal(args.llm_configs[0].experimental_configs.stream_batching_interval_ms, 50);
+  const withInterval = (experimental_configs: unknown) =>
+    parseOpenAIAppArgs({
+      llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'x' }, experimental_configs }],
+    });
+  assert.equal(
+    withInterval({ stream_batching_interval_ms: 0 }).llm_configs[0].experimental_configs
+      .stream_batching_interval_ms,
+    0,
+  );
+  assert.throws(
+    () => withInterval({ stream_batching_interval_ms: -1 }),
+    /llm_configs\[0\]\.experimental_configs\.stream_batching_interval_ms/,
+  );
+  assert.throws(() => withInterval({ batching: 1 }), /llm_configs\[0\]\.experimental_configs.*batching/);
   const twice = { model_loading_config: { model_id: 'm', model_source: 'x' } };
   assert.throws(() => parseOpenAIAppArgs({ llm_configs: [twice, twice] }), /'m' appears more than once/);
 });

@@ -8,6 +8,9 @@ import { RaylineError } from '../errors.ts';
 import { formatIssues, issuesToText } from '../schema/issues.ts';
 import type { DeploymentOptions } from '../schema/options.ts';
 
+/** Ray Serve LLM's default `stream_batching_interval_ms` (its MODEL_RESPONSE_BATCH_TIMEOUT_MS). */
+export const STREAM_BATCHING_INTERVAL_MS = 50;
+
 export const engineKwargsSchema = z.strictObject({
   /** Tokens per sequence (prompt plus completion); llama.cpp's n_ctx. */
   n_ctx: z.number().int().positive().optional(),
@@ -54,6 +57,17 @@ export const llmConfigSchema = z
     engine_kwargs: z.record(z.string(), z.unknown()).default({}),
     /** Deployment options of this model's server, snake_case as in a serve config's `deployments`. */
     deployment_config: z.record(z.string(), z.unknown()).default({}),
+    /** Ray Serve LLM's opt-in knobs. */
+    experimental_configs: z
+      .strictObject({
+        /**
+         * How long a stream holds generated text before sending it, after its first chunk (which
+         * leaves at once): one message per interval instead of per token. Ray's default, 50 ms;
+         * 0 sends each token as soon as the reader takes it.
+         */
+        stream_batching_interval_ms: z.number().min(0).default(STREAM_BATCHING_INTERVAL_MS),
+      })
+      .prefault({}),
     /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
     accelerator: z.string().optional(),
   })

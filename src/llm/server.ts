@@ -44,6 +44,7 @@ export type ServerEvent =
 
 export class LLMServer {
   readonly modelId: string;
+  readonly #streamBatchingMs: number;
   readonly #engine: Promise<LLMEngine>;
   #loaded: LLMEngine | undefined;
   #loadError: unknown;
@@ -51,6 +52,7 @@ export class LLMServer {
   constructor(config: LLMConfigInput) {
     const c = llmConfigSchema.parse(config);
     this.modelId = c.model_loading_config.model_id;
+    this.#streamBatchingMs = c.experimental_configs.stream_batching_interval_ms;
     this.#engine = c.engine === 'openai-upstream' ? startUpstream(c) : loadLlamaCpp(c);
     this.#engine.then(
       (engine) => {
@@ -97,7 +99,7 @@ export class LLMServer {
           });
     let counted = false;
     try {
-      for await (const delta of coalesce(metrics.tokens(generation))) {
+      for await (const delta of coalesce(metrics.tokens(generation), this.#streamBatchingMs)) {
         yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
       }
       const { finishReason, usage } = await generation.final;

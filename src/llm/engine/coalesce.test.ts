@@ -43,3 +43,59 @@ test('leaving early stops the source; errors reach the reader', async () => {
   }, /boom/);
   assert.deepEqual(seen, ['a']);
 });
+
+/** A source the test feeds by hand: `push` adds tokens, `end` finishes it. */
+function manualSource() {
+  const queue: TextDelta[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  async function* source(): AsyncGenerator<TextDelta> {
+    while (true) {
+      const next = queue.shift();
+      if (next) yield next;
+      else if (ended) return;
+      else await new Promise<void>((r) => (wake = r));
+    }
+  }
+  return {
+    source: source(),
+    push: (...texts: string[]) => {
+      for (const text of texts) queue.push({ text, tokenCount: 1 });
+      wake?.();
+    },
+    end: () => {
+      ended = true;
+      wake?.();
+    },
+  };
+}
+
+test('with an interval: the first delta leaves at once, later ones at most once per interval, the end at once', async () => {
+  const { source, push, end } = manualSource();
+  const deltas = coalesce(source, 300)[Symbol.asyncIterator]();
+  push('a');
+  assert.deepEqual((await deltas.next()).value, { text: 'a', tokenCount: 1 });
+  const firstAt = performance.now();
+  push('b', 'c');
+  // Held for the interval, then both together.
+  assert.deepEqual((await deltas.next()).value, { text: 'bc', tokenCount: 2 });
+  assert.ok(performance.now() - firstAt >= 299, `${performance.now() - firstAt} ms`);
+  // The end does not wait out the interval (60 s would fail the test by its timeout).
+  const long = coalesce(manualSourceWith(['x', 'y', 'z']), 60_000);
+  const seen: TextDelta[] = [];
+  for await (const d of long) seen.push(d);
+  assert.equal(seen.map((d) => d.text).join(''), 'xyz');
+  assert.equal(
+    seen.reduce((n, d) => n + d.tokenCount, 0),
+    3,
+  );
+  end();
+  assert.equal((await deltas.next()).done, true);
+});
+
+function manualSourceWith(texts: string[]): AsyncGenerator<TextDelta> {
+  const m = manualSource();
+  m.push(...texts);
+  m.end();
+  return m.source;
+}

@@ -1,18 +1,23 @@
 /**
  * Decouples decoding from the reader: the engine's deltas are pulled eagerly into a buffer, and the
  * reader gets everything buffered since its last read as one delta. A slow reader (a client behind
- * two process hops) then neither pauses decoding nor receives one message per token; a fast reader
- * still gets each token as soon as it is decoded, so time to first token is unchanged.
+ * process hops) then neither pauses decoding nor receives one message per token.
+ *
+ * With an interval (Ray Serve LLM's `stream_batching_interval_ms`), deltas after the first are held
+ * until that long after the previous one, so a stream costs one message per interval instead of one
+ * per token; the first delta and the end are never held, so time to first token is unchanged.
  */
 import type { TextDelta } from './types.ts';
 
-export async function* coalesce(source: AsyncIterable<TextDelta>): AsyncGenerator<TextDelta> {
+export async function* coalesce(source: AsyncIterable<TextDelta>, intervalMs = 0): AsyncGenerator<TextDelta> {
   const iterator = source[Symbol.asyncIterator]();
   let text = '';
   let tokenCount = 0;
   let finished = false;
   let failure: { error: unknown } | undefined;
+  /** Set while the reader waits: for data (`waitingForData`) or for the interval to pass. */
   let wake: (() => void) | undefined;
+  let waitingForData = false;
   const pump = (async () => {
     try {
       while (true) {
@@ -20,7 +25,7 @@ export async function* coalesce(source: AsyncIterable<TextDelta>): AsyncGenerato
         if (next.done) break;
         text += next.value.text;
         tokenCount += next.value.tokenCount;
-        wake?.();
+        if (waitingForData) wake?.();
       }
     } catch (error) {
       failure = { error };
@@ -29,20 +34,29 @@ export async function* coalesce(source: AsyncIterable<TextDelta>): AsyncGenerato
       wake?.();
     }
   })();
+  /** When the next delta may leave: at once for the first. */
+  let due = 0;
   try {
     while (true) {
-      if (tokenCount > 0 || text) {
+      const buffered = tokenCount > 0 || text !== '';
+      const wait = buffered && !finished && !failure ? due - performance.now() : 0;
+      if (buffered && wait <= 0) {
         const delta = { text, tokenCount };
         text = '';
         tokenCount = 0;
         yield delta;
+        due = performance.now() + intervalMs;
         continue;
       }
       if (failure) throw failure.error;
       if (finished) return;
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
+        waitingForData = !buffered;
+        if (buffered) timer = setTimeout(resolve, wait);
       });
+      clearTimeout(timer);
       wake = undefined;
     }
   } finally {
