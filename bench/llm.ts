@@ -4,7 +4,7 @@
  * directly in this process, on the same generated tiny model, plus aggregate tokens/s as concurrent
  * streams grow.
  *
- *   node bench/llm.ts [--tokens 400] [--rounds 9] [--model tiny:seed=1,context=4096]
+ *   node bench/llm.ts [--tokens 400] [--rounds 9] [--model tiny:seed=1,context=4096] [--stream-batching-ms 0]
  *
  * Both sides are measured in alternation, round by round, so the machine's drift hits both; the
  * figures are medians over rounds and the median of the per-round ratios. The client is undici's
@@ -29,6 +29,8 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'tiny:seed=1,context=4096' },
     threads: { type: 'string', default: '1' },
     'gpu-layers': { type: 'string', default: '0' },
+    /** experimental_configs.stream_batching_interval_ms; unset keeps Rayline's (Ray's) default. */
+    'stream-batching-ms': { type: 'string' },
   },
 });
 const TOKENS = Number(values.tokens);
@@ -117,6 +119,13 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
               {
                 model_loading_config: { model_id: 'bench', model_source: values.model },
                 engine_kwargs: { n_ctx: 1024, parallel: 16, threads: THREADS, n_gpu_layers: GPU_LAYERS },
+                ...(values['stream-batching-ms'] === undefined
+                  ? {}
+                  : {
+                      experimental_configs: {
+                        stream_batching_interval_ms: Number(values['stream-batching-ms']),
+                      },
+                    }),
               },
             ],
           },
@@ -202,6 +211,8 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
   };
 }
 
+const pairs = () => ({ direct: [] as Run[], rayline: [] as Run[] });
+
 /** Aggregate tokens/s of `streams` concurrent streams. */
 async function aggregate(side: Side, streams: number, round: number): Promise<number> {
   const started = performance.now();
@@ -210,7 +221,10 @@ async function aggregate(side: Side, streams: number, round: number): Promise<nu
 }
 
 const path = await modelPath(parseModelSource(values.model));
-out(`model ${values.model} (${path}), ${TOKENS} tokens per stream, ${ROUNDS} rounds, ${THREADS} thread(s)`);
+const batching = values['stream-batching-ms'] ?? 'default';
+out(
+  `model ${values.model} (${path}), ${TOKENS} tokens per stream, ${ROUNDS} rounds, ${THREADS} thread(s), stream batching ${batching} ms`,
+);
 const direct = await directSide(path);
 const rayline = await raylineSide();
 try {
@@ -218,24 +232,34 @@ try {
     await direct.run(0, 1000 + w, WARMUP.tokens);
     await rayline.run(0, 1000 + w, WARMUP.tokens);
   }
-  const single = { direct: [] as Run[], rayline: [] as Run[] };
+  // Each round measures one stream per side twice: right after the other side's turn (this
+  // side's processes idle until then, as a server between sparse requests), and right after one
+  // short unmeasured request of its own (a server in steady traffic).
+  const single = { idle: pairs(), busy: pairs() };
   for (let r = 0; r < ROUNDS; r++) {
-    single.direct.push(await direct.run(0, r));
-    single.rayline.push(await rayline.run(0, r));
+    single.idle.direct.push(await direct.run(0, r));
+    await direct.run(0, 2000 + r, WARMUP.tokens);
+    single.busy.direct.push(await direct.run(0, r));
+    single.idle.rayline.push(await rayline.run(0, r));
+    await rayline.run(0, 2000 + r, WARMUP.tokens);
+    single.busy.rayline.push(await rayline.run(0, r));
   }
-  const ratios = (f: (x: Run) => number) => single.rayline.map((x, i) => f(x) / f(single.direct[i]));
-  const ttftD = median(single.direct.map((x) => x.ttftMs));
-  const ttftR = median(single.rayline.map((x) => x.ttftMs));
-  const added = median(single.rayline.map((x, i) => x.ttftMs - single.direct[i].ttftMs));
-  out(
-    `single stream   direct: TTFT ${ttftD.toFixed(2)} ms, ${median(single.direct.map((x) => x.tokensPerS)).toFixed(0)} tokens/s`,
-  );
-  out(
-    `single stream  rayline: TTFT ${ttftR.toFixed(2)} ms, ${median(single.rayline.map((x) => x.tokensPerS)).toFixed(0)} tokens/s`,
-  );
-  out(
-    `added TTFT ${added.toFixed(2)} ms (median of per-round differences); tokens/s ratio ${median(ratios((x) => x.tokensPerS)).toFixed(3)} (median of per-round ratios)`,
-  );
+  for (const [name, runs] of [
+    ['in steady traffic', single.busy],
+    ['after idling', single.idle],
+  ] as const) {
+    const d = runs.direct;
+    const y = runs.rayline;
+    const tps = (x: Run[]) => median(x.map((r) => r.tokensPerS)).toFixed(0);
+    out(`single stream, ${name}:`);
+    out(`  direct  TTFT ${median(d.map((x) => x.ttftMs)).toFixed(2)} ms, ${tps(d)} tokens/s`);
+    out(`  rayline TTFT ${median(y.map((x) => x.ttftMs)).toFixed(2)} ms, ${tps(y)} tokens/s`);
+    const added = median(y.map((x, i) => x.ttftMs - d[i].ttftMs));
+    const ratio = median(y.map((x, i) => x.tokensPerS / d[i].tokensPerS));
+    out(
+      `  added TTFT ${added.toFixed(2)} ms, tokens/s ratio ${ratio.toFixed(3)} (medians of per-round figures)`,
+    );
+  }
   for (const c of CONCURRENCY) {
     const d: number[] = [];
     const y: number[] = [];
