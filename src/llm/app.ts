@@ -18,7 +18,6 @@ import {
   type LLMConfigInput,
   parseOpenAIAppArgs,
 } from './config.ts';
-import { isRemoteSource } from './model-source.ts';
 import { OpenAIIngress } from './openai/ingress.ts';
 import { OpenAIModelServer } from './openai/model-server.ts';
 import { LLMServer } from './server.ts';
@@ -54,12 +53,12 @@ export function llmServerOptions(config: LLMConfig): DeploymentOptions {
         autoscalingConfig: { targetOngoingRequests: LLM_TARGET_ONGOING_REQUESTS, ...given.autoscalingConfig },
       }
     : {};
-  // An upstream server may take minutes to start, a model minutes to download; with a user_config
-  // the replica's reconfigure hook waits for them, so a server that cannot start or a download that
-  // fails fails the deployment (with the source named) instead of its requests.
-  const waits =
-    config.engine === 'openai-upstream' || isRemoteSource(config.model_loading_config.model_source);
-  const userConfig = waits && given.userConfig === undefined ? { userConfig: {} } : {};
+  // A model takes seconds to minutes to load (or download), an upstream server to start. With a
+  // user_config the replica's reconfigure hook waits for the engine, as Ray's async LLMServer
+  // constructor does: a replica is RUNNING only once it can serve, so a rolling update keeps the old
+  // replicas until the new ones have their model, and a model that cannot load fails the deployment
+  // (with the source named) instead of its requests.
+  const userConfig = given.userConfig === undefined ? { userConfig: {} } : {};
   return {
     maxOngoingRequests: LLM_MAX_ONGOING_REQUESTS,
     requestRouterConfig: LLM_REQUEST_ROUTER,

@@ -76,26 +76,26 @@ test('model sources: tiny specs, and a missing file named in the error', () => {
   );
 });
 
-test('a downloaded source gets a user_config, so its replica is ready only once the model is', () => {
-  const options = (model_source: string) =>
+test('every model server gets a user_config, so its replica is ready only once its engine is', () => {
+  const options = (model_source: string, deployment_config = {}) =>
     llmServerOptions(
-      parseOpenAIAppArgs({ llm_configs: [{ model_loading_config: { model_id: 'm', model_source } }] })
-        .llm_configs[0],
+      parseOpenAIAppArgs({
+        llm_configs: [{ model_loading_config: { model_id: 'm', model_source }, deployment_config }],
+      }).llm_configs[0],
     );
-  assert.deepEqual(options('hf://org/repo/m.gguf'), {
-    maxOngoingRequests: 64,
-    requestRouterConfig: LLM_REQUEST_ROUTER,
-    userConfig: {},
-  });
-  assert.deepEqual(options('https://example.com/m.gguf'), {
-    maxOngoingRequests: 64,
-    requestRouterConfig: LLM_REQUEST_ROUTER,
-    userConfig: {},
-  });
-  assert.deepEqual(options('tiny:seed=1'), {
-    maxOngoingRequests: 64,
-    requestRouterConfig: LLM_REQUEST_ROUTER,
-  });
+  for (const source of [
+    'hf://org/repo/m.gguf',
+    'https://example.com/m.gguf',
+    'tiny:seed=1',
+    'models/m.gguf',
+  ]) {
+    assert.deepEqual(options(source), {
+      maxOngoingRequests: 64,
+      requestRouterConfig: LLM_REQUEST_ROUTER,
+      userConfig: {},
+    });
+  }
+  assert.deepEqual(options('tiny:seed=1', { user_config: { a: 1 } }).userConfig, { a: 1 });
 });
 
 test('LLM servers route by prefix cache affinity unless deployment_config says otherwise', () => {

@@ -263,6 +263,7 @@ test('LLMConfig: openai-upstream kwargs are checked; LLM servers get LLM default
   assert.deepEqual(llmServerOptions(config({})), {
     maxOngoingRequests: 64,
     requestRouterConfig: LLM_REQUEST_ROUTER,
+    userConfig: {},
   });
   assert.deepEqual(
     llmServerOptions(
@@ -272,6 +273,7 @@ test('LLMConfig: openai-upstream kwargs are checked; LLM servers get LLM default
       maxOngoingRequests: 64,
       requestRouterConfig: LLM_REQUEST_ROUTER,
       autoscalingConfig: { targetOngoingRequests: 32, minReplicas: 1, maxReplicas: 4 },
+      userConfig: {},
     },
   );
   assert.deepEqual(
@@ -284,9 +286,10 @@ test('LLMConfig: openai-upstream kwargs are checked; LLM servers get LLM default
       maxOngoingRequests: 8,
       requestRouterConfig: LLM_REQUEST_ROUTER,
       autoscalingConfig: { targetOngoingRequests: 4 },
+      userConfig: {},
     },
   );
-  // An upstream server gets a user_config, so its replica waits for the server in reconfigure().
+  // So does an upstream server: its replica waits for the server in reconfigure().
   assert.deepEqual(llmServerOptions(upstream), {
     maxOngoingRequests: 64,
     requestRouterConfig: LLM_REQUEST_ROUTER,
