@@ -150,6 +150,9 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
     ],
     { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
   );
+  // Even if this process dies (a closed stdout pipe, an error), Rayline's processes go with it.
+  const orphaned = () => child.kill('SIGINT');
+  process.once('exit', orphaned);
   const agent = new Agent({ connections: 32 });
   const origin = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
@@ -201,6 +204,7 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
   return {
     run,
     dispose: async () => {
+      process.off('exit', orphaned);
       await agent.close();
       await new Promise((resolve) => {
         child.once('exit', resolve);
