@@ -1,6 +1,6 @@
 /**
  * LLM benchmark (not a test): time to first token and tokens/s through Rayline (`rayline serve run`
- * in its own processes: proxy, OpenAI ingress, LLM replica, llama.cpp) against calling node-llama-cpp
+ * in its own processes: the proxy and the model's replica, which serves the OpenAI API) against calling node-llama-cpp
  * directly in this process, on the same generated tiny model, plus aggregate tokens/s as concurrent
  * streams grow.
  *
@@ -150,9 +150,14 @@ async function raylineSide(): Promise<{ run: Side; dispose: () => Promise<void> 
     ],
     { stdio: ['ignore', 'ignore', 'inherit'], cwd: root },
   );
-  // Even if this process dies (a closed stdout pipe, an error), Rayline's processes go with it.
-  const orphaned = () => child.kill('SIGINT');
+  // Even if this process dies (a closed stdout pipe, an error, a signal), Rayline's go with it.
+  const orphaned = () => {
+    child.kill('SIGINT');
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.once('exit', orphaned);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.once(signal, () => process.exit(130));
   const agent = new Agent({ connections: 32 });
   const origin = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;

@@ -370,9 +370,22 @@ describe('one model: its replicas serve the OpenAI API themselves', () => {
     await t.waitForApp('one', ['RUNNING'], 60_000);
   });
 
-  test('one deployment, no separate ingress', () => {
+  test('one deployment, no separate ingress, the whole OpenAI surface', async () => {
     const app = t.head.controller.applicationDetails().one;
     assert.deepEqual(Object.keys(app.deployments), ['LLMServer_one']);
+    assert.deepEqual(
+      (await one().models.list()).data.map((m) => m.id),
+      ['one'],
+    );
+    const embedded = await one().embeddings.create({ model: 'one', input: ['a', 'b'] });
+    assert.equal(embedded.data.length, 2);
+    assert.equal(embedded.usage.prompt_tokens, 4);
+    const chat = await one().chat.completions.create({
+      model: 'one',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 7,
+    });
+    assert.equal(chat.usage?.completion_tokens, 7);
   });
 
   test('streams in batches (50 ms by default), with exact usage; a cancelled stream stops generation', async () => {
@@ -415,6 +428,75 @@ describe('one model: its replicas serve the OpenAI API themselves', () => {
       'the generation to stop',
     );
     assert.ok(stopped.generatedTokens - before.generatedTokens < 1000);
+  });
+});
+
+describe('an app going from one model to two and back', () => {
+  test('keeps answering while its deployments change shape', async () => {
+    const morph = (models: string[]) => ({
+      name: 'morph',
+      route_prefix: '/morph',
+      import_path: 'app.ts:build',
+      runtime_env: { working_dir: example('llm') },
+      args: {
+        llm_configs: models.map((model_id, i) => ({
+          model_loading_config: { model_id, model_source: `tiny:seed=${i + 1}` },
+          engine_kwargs: { n_ctx: 512, threads: 1, parallel: 2 },
+        })),
+      },
+    });
+    const client = new OpenAI({ baseURL: `${t.http}/morph/v1`, apiKey: 'x', maxRetries: 0 });
+    const deployments = () =>
+      Object.keys(t.head.controller.applicationDetails().morph?.deployments ?? {}).sort();
+    const base = applications ?? [];
+
+    await t.deploy({ applications: [...base, morph(['m1'])] });
+    await t.waitForApp('morph', ['RUNNING'], 60_000);
+    assert.deepEqual(deployments(), ['LLMServer_m1']);
+
+    // Requests to m1 go on, one after another, through both updates; none may fail.
+    let done = false;
+    const failures: string[] = [];
+    let answered = 0;
+    const traffic = (async () => {
+      while (!done) {
+        try {
+          const r = await client.completions.create({ model: 'm1', prompt: 'p', max_tokens: 3 });
+          assert.equal(r.usage?.completion_tokens, 3);
+          answered++;
+        } catch (error) {
+          failures.push((error as Error).message);
+        }
+      }
+    })();
+    const settled = async (names: string[]) => {
+      await waitFor(
+        () => {
+          const app = t.head.controller.applicationDetails().morph;
+          const replicas = Object.values(app?.deployments ?? {}).flatMap((d) => d.replicas);
+          return (
+            app?.status === 'RUNNING' &&
+            JSON.stringify(deployments()) === JSON.stringify(names) &&
+            replicas.every((r) => r.state === 'RUNNING')
+          );
+        },
+        90_000,
+        `the app to settle as ${names.join(', ')}`,
+      );
+    };
+    try {
+      await t.deploy({ applications: [...base, morph(['m1', 'm2'])] });
+      await settled(['LLMServer_m1', 'LLMServer_m2', 'OpenAIIngress']);
+      const m2 = await client.completions.create({ model: 'm2', prompt: 'p', max_tokens: 2 });
+      assert.equal(m2.usage?.completion_tokens, 2);
+      await t.deploy({ applications: [...base, morph(['m1'])] });
+      await settled(['LLMServer_m1']);
+    } finally {
+      done = true;
+      await traffic;
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(answered > 0);
   });
 });
 

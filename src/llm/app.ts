@@ -4,10 +4,10 @@
  *   import_path: path/to/module:buildOpenAIApp
  *   args: {llm_configs: [{model_loading_config: {model_id: m, model_source: /models/m.gguf}}]}
  *
- * One `LLMServer` deployment per model (named `LLMServer_<model_id>`, its options from
+ * One deployment per model (`LLMServer_<model_id>`, an `OpenAIModelServer`, its options from
  * `deployment_config`) behind one `OpenAIIngress` that routes by the request's `model`. A single
- * model without `ingress_deployment_config` is one deployment of the same name whose replicas also
- * serve the OpenAI API (`OpenAIModelServer`): one process hop fewer each way.
+ * model without `ingress_deployment_config` is that deployment alone: its replicas serve the OpenAI
+ * API themselves, one process hop fewer each way.
  */
 import type { DeploymentOptions } from '../schema/options.ts';
 import type { Application } from '../serve/deployment.ts';
@@ -20,7 +20,6 @@ import {
 } from './config.ts';
 import { OpenAIIngress } from './openai/ingress.ts';
 import { OpenAIModelServer } from './openai/model-server.ts';
-import { LLMServer } from './server.ts';
 
 /** Deployment names allow what a URL path segment and a metric label do without escaping. */
 export function serverDeploymentName(modelId: string): string {
@@ -70,27 +69,24 @@ export function llmServerOptions(config: LLMConfig): DeploymentOptions {
 
 export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenAIIngress> {
   const parsed = parseOpenAIAppArgs(args);
-  const [only, ...others] = parsed.llm_configs;
-  if (others.length === 0 && parsed.ingress_deployment_config === undefined) {
-    const name = serverDeploymentName(only.model_loading_config.model_id);
-    return new Deployment<OpenAIModelServer, [LLMConfigInput]>(OpenAIModelServer, {
-      ...llmServerOptions(only),
-      name,
-    }).bind(only);
-  }
-  const servers: Record<string, Application<LLMServer>> = {};
+  const servers: Record<string, Application<OpenAIModelServer>> = {};
   for (const config of parsed.llm_configs) {
     const id = config.model_loading_config.model_id;
-    const server = new Deployment<LLMServer, [LLMConfigInput]>(LLMServer, {
+    const server = new Deployment<OpenAIModelServer, [LLMConfigInput]>(OpenAIModelServer, {
       ...llmServerOptions(config),
       name: serverDeploymentName(id),
     });
     servers[id] = server.bind(config);
   }
-  const ingress = new Deployment<OpenAIIngress, [Record<string, Application<LLMServer>>]>(OpenAIIngress, {
-    maxOngoingRequests: 256,
-    ...deploymentOptionsFromConfig(parsed.ingress_deployment_config ?? {}),
-    name: 'OpenAIIngress',
-  });
+  const only = Object.values(servers);
+  if (only.length === 1 && parsed.ingress_deployment_config === undefined) return only[0];
+  const ingress = new Deployment<OpenAIIngress, [Record<string, Application<OpenAIModelServer>>]>(
+    OpenAIIngress,
+    {
+      maxOngoingRequests: 256,
+      ...deploymentOptionsFromConfig(parsed.ingress_deployment_config ?? {}),
+      name: 'OpenAIIngress',
+    },
+  );
   return ingress.bind(servers);
 }

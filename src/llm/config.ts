@@ -65,7 +65,7 @@ export const llmConfigSchema = z
          * leaves at once): one message per interval instead of per token. Ray's default, 50 ms;
          * 0 sends each token as soon as the reader takes it.
          */
-        stream_batching_interval_ms: z.number().min(0).default(STREAM_BATCHING_INTERVAL_MS),
+        stream_batching_interval_ms: z.number().min(0).max(60_000).default(STREAM_BATCHING_INTERVAL_MS),
       })
       .prefault({}),
     /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */

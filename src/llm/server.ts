@@ -1,8 +1,9 @@
 /**
- * `LLMServer`: the deployment that holds one model's engine. Its replicas load the model at start
- * (a missing source fails the start with the source's name) and stream generation events to the
- * OpenAI ingress through a handle; the caller's cancellation stops generation. It also embeds, and
- * records the LLM metrics (src/llm/metrics.ts) of what it serves.
+ * `LLMServer`: one model's engine. It loads the model at start (a missing source fails the start
+ * with the source's name) and streams generation events, which the OpenAI surface turns into
+ * responses (in the same process, `OpenAIModelServer`, or through a handle); the caller's
+ * cancellation stops generation. It also embeds, and records the LLM metrics (src/llm/metrics.ts)
+ * of what it serves.
  */
 import { RaylineError } from '../errors.ts';
 import { getRequestContext } from '../serve/context.ts';
@@ -65,8 +66,8 @@ export class LLMServer {
   }
 
   /**
-   * Called at start with the deployment's user_config (the builder gives upstream servers one), so
-   * the replica is ready only once its engine is: a server that cannot start fails the deployment.
+   * Called at start with the deployment's user_config (the builder gives every model one), so the
+   * replica is ready only once its engine is: a model that cannot load fails the deployment.
    */
   async reconfigure(_userConfig: unknown): Promise<void> {
     await this.#engine;

@@ -44,8 +44,10 @@ export async function* coalesce(source: AsyncIterable<TextDelta>, intervalMs = 0
         const delta = { text, tokenCount };
         text = '';
         tokenCount = 0;
-        yield delta;
+        // Counted from the send, not from the reader's return: a reader held up by flow control
+        // gets what piled up meanwhile at once.
         due = performance.now() + intervalMs;
+        yield delta;
         continue;
       }
       if (failure) throw failure.error;

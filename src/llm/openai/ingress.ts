@@ -36,7 +36,7 @@ interface ModelServer {
   stats(): Promise<EngineStats>;
 }
 
-function throughHandle(handle: DeploymentHandle<LLMServer>): ModelServer {
+function throughHandle(handle: DeploymentHandle<ModelServer>): ModelServer {
   return {
     generate: (request) => handle.generate.remote(request),
     embed: async (request) => await handle.embed.remote(request),
@@ -49,7 +49,7 @@ export class OpenAIIngress {
   readonly #created = Math.floor(Date.now() / 1000);
 
   /** Each model's server: a handle to its deployment, or an `LLMServer` in this process. */
-  constructor(servers: Record<string, DeploymentHandle<LLMServer> | LLMServer>) {
+  constructor(servers: Record<string, DeploymentHandle<ModelServer> | LLMServer>) {
     this.#servers = Object.fromEntries(
       Object.entries(servers).map(([id, s]) => [id, s instanceof LLMServer ? s : throughHandle(s)]),
     );

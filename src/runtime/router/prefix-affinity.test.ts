@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { BLOCK_CHARS, PrefixAffinity, promptOf, promptOfArgs, promptOfBody } from './prefix-affinity.ts';
+import {
+  BLOCK_CHARS,
+  PROMPT_BODY_LIMIT,
+  PrefixAffinity,
+  promptOf,
+  promptOfArgs,
+  promptOfBody,
+} from './prefix-affinity.ts';
 
 /** A deterministic text of `n` characters that differs from other seeds from its first character. */
 function text(seed: string, n: number): string {
@@ -141,5 +148,12 @@ describe('prompts of requests', () => {
     assert.equal(promptOfBody(body('{"prompt": ')), undefined);
     assert.equal(promptOfBody(body('"prompt"')), undefined);
     assert.equal(promptOfBody(new Uint8Array()), undefined);
+    assert.equal(promptOfBody(body('{"model": "m", "input": ["prompt"]}')), undefined);
+    const huge = `{"prompt": "${'x'.repeat(PROMPT_BODY_LIMIT)}"}`;
+    assert.equal(promptOfBody(body(huge)), undefined);
+    assert.equal(
+      promptOfBody(body(huge.slice(0, PROMPT_BODY_LIMIT - 2) + '"}')),
+      'x'.repeat(PROMPT_BODY_LIMIT - 14),
+    );
   });
 });

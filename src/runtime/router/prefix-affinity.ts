@@ -214,18 +214,27 @@ export function promptOfArgs(args: readonly unknown[]): string | undefined {
   return undefined;
 }
 
-/** The prompt of an HTTP request body: JSON with `prompt` or `messages`. Undefined when not JSON. */
+/**
+ * Bodies the proxy parses for a prompt at most: a larger one (a long chat history, a batch of
+ * embedding inputs) is routed without one rather than hold up every request behind it.
+ */
+export const PROMPT_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * The prompt of an HTTP request body: JSON with `prompt` or `messages`. Undefined when not JSON,
+ * when neither key appears (an embeddings request), or past {@link PROMPT_BODY_LIMIT}.
+ */
 export function promptOfBody(body: Uint8Array): string | undefined {
-  if (body.length === 0) return undefined;
+  if (body.length === 0 || body.length > PROMPT_BODY_LIMIT) return undefined;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
+  if (bytes.indexOf('"prompt"') === -1 && bytes.indexOf('"messages"') === -1) return undefined;
   // Only a JSON object can carry a prompt: skip anything else without parsing it.
   let i = 0;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09))
     i++;
   if (body[i] !== 0x7b) return undefined;
   try {
-    const parsed: unknown = JSON.parse(
-      Buffer.from(body.buffer, body.byteOffset, body.length).toString('utf8'),
-    );
+    const parsed: unknown = JSON.parse(bytes.toString('utf8'));
     return typeof parsed === 'object' ? promptOf(parsed) : undefined;
   } catch {
     return undefined;
