@@ -78,8 +78,9 @@ export function buildOpenAIApp(args: Record<string, unknown>): Application<OpenA
     });
     servers[id] = server.bind(config);
   }
-  const only = Object.values(servers);
-  if (only.length === 1 && parsed.ingress_deployment_config === undefined) return only[0];
+  // One model needs no ingress: its own replicas serve the OpenAI API.
+  const models = Object.values(servers);
+  if (models.length === 1 && parsed.ingress_deployment_config === undefined) return models[0];
   const ingress = new Deployment<OpenAIIngress, [Record<string, Application<OpenAIModelServer>>]>(
     OpenAIIngress,
     {
