@@ -82,6 +82,19 @@ describe('openai-upstream with base_url', () => {
     assert.equal(b.usage?.completion_tokens, 24);
   });
 
+  test('penalties reach the upstream: the same penalized text through the proxy', async () => {
+    const params = { prompt: 'penalize me', max_tokens: 48, temperature: 0 };
+    const plain = await direct.completions.create({ model: 'tiny-llama', ...params });
+    const penalized = await direct.completions.create({
+      model: 'tiny-llama',
+      ...params,
+      frequency_penalty: 2,
+    });
+    assert.notEqual(penalized.choices[0].text, plain.choices[0].text);
+    const proxied = await proxy.completions.create({ model: 'proxied', ...params, frequency_penalty: 2 });
+    assert.equal(proxied.choices[0].text, penalized.choices[0].text);
+  });
+
   test('chat goes through the upstream chat endpoint (its template): same text and usage', async () => {
     const params = { messages: [{ role: 'user' as const, content: 'hi ✓' }], max_tokens: 12, seed: 3 };
     const a = await direct.chat.completions.create({ model: 'tiny-llama', ...params });

@@ -129,6 +129,37 @@ describe('OpenAI surface', () => {
     assert.ok(cut.usage!.completion_tokens < 40);
   });
 
+  test('frequency and presence penalties steer a greedy completion off what it repeats', async () => {
+    const complete = async (penalties: { frequency_penalty?: number; presence_penalty?: number }) => {
+      const r = await client.completions.create({
+        model: 'tiny-a',
+        prompt: 'penalize me',
+        max_tokens: 64,
+        temperature: 0,
+        ...penalties,
+      });
+      return [...Buffer.from(r.choices[0].text, 'utf8')];
+    };
+    const distinct = (bytes: number[]) => new Set(bytes).size;
+    const greedy = await complete({});
+    // The tiny model's greedy text falls into a loop; penalties on what was generated break it.
+    assert.deepEqual(await complete({ frequency_penalty: 0, presence_penalty: 0 }), greedy);
+    for (const penalties of [{ frequency_penalty: 2 }, { presence_penalty: 2 }]) {
+      const penalized = await complete(penalties);
+      assert.ok(
+        distinct(penalized) > distinct(greedy),
+        `${JSON.stringify(penalties)}: ${distinct(penalized)} vs ${distinct(greedy)}`,
+      );
+    }
+    // A negative penalty rewards repeating.
+    assert.ok(distinct(await complete({ frequency_penalty: -2 })) < distinct(greedy));
+    const error = await apiError(() =>
+      client.completions.create({ model: 'tiny-a', prompt: 'x', frequency_penalty: 2.5 }),
+    );
+    assert.equal(error.status, 400);
+    assert.equal(error.param, 'frequency_penalty');
+  });
+
   test('chat: the ChatML template from the model metadata, exact prompt tokens', async () => {
     const messages = [
       { role: 'system' as const, content: 'be brief' },

@@ -10,6 +10,7 @@ import {
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
+  type LlamaContextSequenceRepeatPenalty,
   type LlamaEmbeddingContext,
   LlamaLogLevel,
   type LlamaModel,
@@ -27,6 +28,7 @@ import type {
   GenerateRequest,
   Generation,
   LLMEngine,
+  SamplingParams,
   TextDelta,
   Usage,
 } from './types.ts';
@@ -230,17 +232,20 @@ export class LlamaCppEngine implements LLMEngine {
         const stopper = new StopMatcher(sampling.stop);
         let unreported = 0;
         let stopped = false;
+        const generated: Token[] = [];
         if (sampling.maxTokens > 0 && !signal?.aborted) {
           for await (const token of sequence.evaluate(input, {
             temperature: sampling.temperature,
             topP: sampling.topP,
             seed: sampling.seed,
+            repeatPenalty: penalties(sampling, generated),
           })) {
             if (signal?.aborted) break;
             if (engine.#model.isEogToken(token)) {
               finishReason = 'stop';
               break;
             }
+            generated.push(token);
             usage.completionTokens++;
             engine.#generated++;
             unreported++;
@@ -324,6 +329,25 @@ export class LlamaCppEngine implements LLMEngine {
     await this.#model.dispose();
     await this.#llama.dispose();
   }
+}
+
+/** Generated tokens the frequency and presence penalties look back over (llama.cpp counts a window). */
+export const PENALTY_WINDOW = 256;
+
+/** OpenAI's frequency and presence penalties as llama.cpp's penalties sampler, over the generated tokens. */
+function penalties(
+  sampling: SamplingParams,
+  generated: Token[],
+): LlamaContextSequenceRepeatPenalty | undefined {
+  const { frequencyPenalty = 0, presencePenalty = 0 } = sampling;
+  if (frequencyPenalty === 0 && presencePenalty === 0) return undefined;
+  return {
+    punishTokens: () => generated.slice(-PENALTY_WINDOW),
+    maxPunishTokens: PENALTY_WINDOW,
+    penalty: 1,
+    frequencyPenalty,
+    presencePenalty,
+  };
 }
 
 /** The fallback chat format for models without a usable template. */

@@ -164,6 +164,8 @@ export class OpenAIUpstreamEngine implements LLMEngine {
             max_tokens: sampling.maxTokens,
             ...(sampling.stop.length > 0 ? { stop: sampling.stop } : {}),
             ...(sampling.seed !== undefined ? { seed: sampling.seed } : {}),
+            ...(sampling.frequencyPenalty ? { frequency_penalty: sampling.frequencyPenalty } : {}),
+            ...(sampling.presencePenalty ? { presence_penalty: sampling.presencePenalty } : {}),
             n: 1,
             stream: true,
             stream_options: { include_usage: true },

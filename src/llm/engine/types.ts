@@ -13,6 +13,12 @@ export interface SamplingParams {
   stop: string[];
   /** Same seed, same prompt, same parameters: same output. */
   seed?: number;
+  /**
+   * OpenAI's penalties (-2 to 2) on tokens already generated: each occurrence lowers a token's
+   * logit by `frequencyPenalty`, any occurrence by `presencePenalty`. 0 (the default) is off.
+   */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
 }
 
 export interface GenerateRequest {

@@ -152,6 +152,8 @@ export class OpenAIIngress {
       maxTokens,
       stop: req.stop,
       seed: req.seed ?? undefined,
+      frequencyPenalty: req.frequency_penalty ?? 0,
+      presencePenalty: req.presence_penalty ?? 0,
     };
     const call: ServerGenerateRequest =
       'messages' in req

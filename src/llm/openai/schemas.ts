@@ -23,6 +23,8 @@ const common = {
   top_p: z.number().gt(0).max(1).nullish(),
   stop,
   seed: z.number().int().nullish(),
+  frequency_penalty: z.number().min(-2).max(2).nullish(),
+  presence_penalty: z.number().min(-2).max(2).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   n,
