@@ -4,12 +4,13 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
 import type { ServeInstanceDetails } from '../src/runtime/controller/status.ts';
 import { parseServeConfig } from '../src/schema/serve-config.ts';
 import { waitFor } from './harness.ts';
+import { freePorts } from './ports.ts';
 
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -90,10 +91,14 @@ describe('rayline CLI', () => {
   });
 
   describe('serve run, status, config, deploy, shutdown', () => {
-    const base = 21000 + Math.floor(Math.random() * 4000) * 3;
-    const [http, dashboard, metrics] = [base, base + 1, base + 2];
-    const address = `http://127.0.0.1:${dashboard}`;
+    let [http, dashboard, metrics] = [0, 0, 0];
+    let address = '';
     let run: ChildProcess | undefined;
+
+    before(async () => {
+      [http, dashboard, metrics] = await freePorts(3);
+      address = `http://127.0.0.1:${dashboard}`;
+    });
 
     after(() => {
       if (run?.exitCode === null) run.kill('SIGKILL');
@@ -181,10 +186,7 @@ describe('rayline CLI', () => {
   });
 
   test('start runs a head and a worker in the background; serve deploy reaches them; stop drains both', async () => {
-    const base = 25000 + Math.floor(Math.random() * 2000) * 6;
-    const [http, dashboard, metrics, cluster, workerHttp, workerMetrics] = [0, 1, 2, 3, 4, 5].map(
-      (i) => base + i,
-    );
+    const [http, dashboard, metrics, cluster, workerHttp, workerMetrics] = await freePorts(6);
     const address = `http://127.0.0.1:${dashboard}`;
     const started = await rayline(
       'start',

@@ -4,24 +4,16 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ServeRestClient } from '../src/runtime/rest/client.ts';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
+import { freePort } from './ports.ts';
 
 const cli = fileURLToPath(new URL('../bin/rayline.js', import.meta.url));
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const TOKEN = 'cluster-test-token';
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export async function waitFor<T>(
   check: () => Promise<T | undefined | false> | T | undefined | false,

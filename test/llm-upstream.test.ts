@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { type APIError } from 'openai';
 import { parse } from 'yaml';
 import type { ServeConfigInput } from '../src/schema/serve-config.ts';
 import { fixturesDir, json, startTestHead, type TestHead, waitFor } from './harness.ts';
+import { freePort } from './ports.ts';
 
 const llmExample = fileURLToPath(new URL('../examples/llm/', import.meta.url));
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -22,14 +21,6 @@ let t: TestHead;
 let direct: OpenAI;
 let proxy: OpenAI;
 let applications: NonNullable<ServeConfigInput['applications']>;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** An app from examples/llm at `prefix` with one model. */
 function llmApp(name: string, prefix: string, llmConfig: Record<string, unknown>) {

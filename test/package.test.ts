@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { waitFor } from './harness.ts';
+import { freePorts } from './ports.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -41,7 +42,7 @@ test('npm pack, install into a new project, serve a TypeScript app from the comp
       'export const app = deployment(Hi).bind();',
     ].join('\n'),
   );
-  const base = 33000 + Math.floor(Math.random() * 3000) * 3;
+  const [httpPort, dashboardPort, metricsPort] = await freePorts(3);
   const bin = join(project, 'node_modules', 'rayline', 'bin', 'rayline.js');
   const head = spawn(
     process.execPath,
@@ -51,11 +52,11 @@ test('npm pack, install into a new project, serve a TypeScript app from the comp
       'run',
       'app.ts:app',
       '--port',
-      String(base),
+      String(httpPort),
       '--dashboard-port',
-      String(base + 1),
+      String(dashboardPort),
       '--metrics-port',
-      String(base + 2),
+      String(metricsPort),
     ],
     { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -65,7 +66,7 @@ test('npm pack, install into a new project, serve a TypeScript app from the comp
   try {
     const body = await waitFor(
       () =>
-        fetch(`http://127.0.0.1:${base}/x`).then(
+        fetch(`http://127.0.0.1:${httpPort}/x`).then(
           (r) => (r.ok ? r.json() : undefined),
           () => undefined,
         ),

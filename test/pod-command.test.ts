@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -14,18 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { buildHeadPod, buildWorkerPod } from '../src/operator/raycluster/pod-builder.ts';
 import { rayClusterSpecSchema } from '../src/schema/raycluster.ts';
 import { waitFor } from './harness.ts';
+import { freePort } from './ports.ts';
 
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 test('a head pod built for an autoscaled GPU cluster runs `rayline start` to a head that asks for its token', async () => {
   const spec = rayClusterSpecSchema.parse({
