@@ -232,20 +232,22 @@ export class LlamaCppEngine implements LLMEngine {
         const stopper = new StopMatcher(sampling.stop);
         let unreported = 0;
         let stopped = false;
+        // Kept only for the penalties, which look back over what was generated.
         const generated: Token[] = [];
+        const repeatPenalty = penalties(sampling, generated);
         if (sampling.maxTokens > 0 && !signal?.aborted) {
           for await (const token of sequence.evaluate(input, {
             temperature: sampling.temperature,
             topP: sampling.topP,
             seed: sampling.seed,
-            repeatPenalty: penalties(sampling, generated),
+            repeatPenalty,
           })) {
             if (signal?.aborted) break;
             if (engine.#model.isEogToken(token)) {
               finishReason = 'stop';
               break;
             }
-            generated.push(token);
+            if (repeatPenalty) generated.push(token);
             usage.completionTokens++;
             engine.#generated++;
             unreported++;
