@@ -476,7 +476,7 @@ describe('an app going from one model to two and back', () => {
         })),
       },
     });
-    const client = new OpenAI({ baseURL: `${t.http}/morph/v1`, apiKey: 'x', maxRetries: 0 });
+    const client = new OpenAI({ baseURL: `${t.http}/morph/v1`, apiKey: 'x', maxRetries: 0, timeout: 20_000 });
     const deployments = () =>
       Object.keys(t.head.controller.applicationDetails().morph?.deployments ?? {}).sort();
     const base = applications ?? [];

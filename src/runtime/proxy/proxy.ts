@@ -10,7 +10,7 @@ import type { Logger } from '../../observability/logger.ts';
 import type { ProxyMetrics } from '../../observability/metrics.ts';
 import type { HttpOptions } from '../../schema/serve-config.ts';
 import type { CallRouter } from '../router/call-router.ts';
-import { type ResultSink, RoutedCall } from '../router/deployment-router.ts';
+import { DeploymentGoneError, type ResultSink, RoutedCall } from '../router/deployment-router.ts';
 import type { CallMeta } from '../router/handle-port.ts';
 import { promptOfBody } from '../router/prefix-affinity.ts';
 import type { WireError } from '../router/wire-error.ts';
@@ -45,8 +45,10 @@ function errorBody(code: ErrorCode | string, message: string, name?: string, rou
 class ProxyCall implements ResultSink {
   readonly #res: ServerResponse;
   readonly #proxy: HttpProxy;
-  readonly #route: RouteTarget;
+  #route: RouteTarget;
   readonly #method: string;
+  /** Routed afresh once already: the app's ingress changed under this request. */
+  #rerouted = false;
   readonly #started = performance.now();
   routed: RoutedCall | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -54,7 +56,22 @@ class ProxyCall implements ResultSink {
   #unflushed = 0;
   finished = false;
 
-  constructor(res: ServerResponse, proxy: HttpProxy, route: RouteTarget, method: string) {
+  readonly path: string;
+  readonly meta: CallMeta;
+  readonly body: Buffer;
+
+  constructor(
+    res: ServerResponse,
+    proxy: HttpProxy,
+    route: RouteTarget,
+    method: string,
+    path: string,
+    meta: CallMeta,
+    body: Buffer,
+  ) {
+    this.path = path;
+    this.meta = meta;
+    this.body = body;
     this.#res = res;
     this.#proxy = proxy;
     this.#route = route;
@@ -100,6 +117,17 @@ class ProxyCall implements ResultSink {
   }
 
   onError(error: RaylineError): void {
+    // The ingress deployment went away before this request started (an update replaced it): the
+    // route's new ingress takes it.
+    if (error instanceof DeploymentGoneError && !this.#rerouted && !this.finished) {
+      const route = this.#proxy.routes.match(this.path);
+      if (route) {
+        this.#rerouted = true;
+        this.#route = route;
+        this.#proxy.submit(this, route);
+        return;
+      }
+    }
     this.fail(error.statusCode, error.code, error.message, error.name);
   }
 
@@ -189,8 +217,6 @@ export class HttpProxy {
     }
     reply.hijack();
     const res = reply.raw;
-    const call = new ProxyCall(res, this, route, req.method);
-    this.#ongoingCount++;
     const meta: CallMeta = {
       m: '__call__',
       h: { method: req.method, url, headers: flattenHeaders(req.headers) },
@@ -198,13 +224,13 @@ export class HttpProxy {
     const modelId = req.headers.serve_multiplexed_model_id;
     if (typeof modelId === 'string' && modelId) meta.mm = modelId;
     const body = (req.body as Buffer | undefined) ?? EMPTY;
-    const routed = new RoutedCall(meta, body, call);
-    call.routed = routed;
+    const call = new ProxyCall(res, this, route, req.method, path, meta, body);
+    this.#ongoingCount++;
     const timeoutS = this.#options.http.request_timeout_s;
     if (timeoutS !== null) {
       call.timer = setTimeout(() => {
         if (call.finished) return;
-        routed.cancel();
+        call.routed?.cancel();
         call.fail(
           408,
           'RL_TIMEOUT',
@@ -215,9 +241,16 @@ export class HttpProxy {
     res.once('close', () => {
       if (!call.finished) call.abandon();
     });
+    this.submit(call, route);
+  }
+
+  /** Hands a request to the router of its route's ingress deployment. */
+  submit(call: ProxyCall, route: RouteTarget): void {
+    const routed = new RoutedCall(call.meta, call.body, call);
+    call.routed = routed;
     const router = this.#options.router.router(route.app, route.ingress);
     // Only a deployment that routes by prompt (prefix cache affinity) has its body read here.
-    if (router.routesByPrompt) routed.prompt = promptOfBody(body);
+    if (router.routesByPrompt) routed.prompt = promptOfBody(call.body);
     router.submit(routed);
   }
 

@@ -2,7 +2,6 @@
  * Every router of one process, kept current from the routing tables the controller pushes. A call
  * for a deployment whose table has not arrived yet waits in that deployment's queue.
  */
-import { RaylineError } from '../../errors.ts';
 import type { QueuedCount } from '../replica/protocol.ts';
 import { type DeploymentRoute, DeploymentRouter, type ReplicaEndpoint } from './deployment-router.ts';
 import { ReplicaClientPool } from './replica-client.ts';
@@ -54,12 +53,7 @@ export class CallRouter {
     for (const [k, router] of this.#routers) {
       if (this.#routes.has(k)) continue;
       this.#routers.delete(k);
-      router.failWaiting(
-        new RaylineError(
-          'RL_NOT_FOUND',
-          `deployment '${router.deployment}' of application '${router.app}' no longer exists`,
-        ),
-      );
+      router.close();
     }
     this.#pool.retain(addresses);
   }

@@ -129,6 +129,8 @@ export class DeploymentRouter {
   /** Set when the route asks for prefix cache affinity. */
   #affinity: PrefixAffinity | undefined;
   readonly #waiting: RoutedCall[] = [];
+  /** Set once the deployment left the routing table: calls that come back here fail with it. */
+  #gone: DeploymentGoneError | undefined;
   #backoffMs = BACKOFF_START_MS;
   #retryTimer: NodeJS.Timeout | undefined;
   /** Called when the number of waiting calls changes (for the queued-queries gauge). */
@@ -280,10 +282,7 @@ export class DeploymentRouter {
     if (frame.kind === FrameKind.Reject) {
       const slot = call.slot;
       // Back to the front first: FIFO order is kept for calls that were already next in line.
-      if (!call.done) {
-        this.#waiting.unshift(call);
-        this.onQueueChange?.(this.#waiting.length);
-      }
+      if (!call.done) this.#requeue(call);
       this.#release(call, Math.max(q ?? this.#maxOngoing, this.#maxOngoing));
       if (slot) slot.queueLength = Math.max(q ?? this.#maxOngoing, this.#maxOngoing);
       this.#drain();
@@ -315,8 +314,7 @@ export class DeploymentRouter {
     }
     if (!started && call.retries < MAX_RETRIES) {
       call.retries++;
-      this.#waiting.unshift(call);
-      this.onQueueChange?.(this.#waiting.length);
+      this.#requeue(call);
       this.#drain();
       this.#armRetry();
       return;
@@ -382,6 +380,26 @@ export class DeploymentRouter {
     this.#retryTimer.unref();
   }
 
+  /**
+   * A call that never started goes back to the front of the queue, unless the deployment is gone:
+   * then no table will ever bring it a replica, and it fails (the proxy routes it afresh).
+   */
+  #requeue(call: RoutedCall): void {
+    if (this.#gone) {
+      call.done = true;
+      call.sink.onError(this.#gone);
+      return;
+    }
+    this.#waiting.unshift(call);
+    this.onQueueChange?.(this.#waiting.length);
+  }
+
+  /** The deployment left the routing table: waiting calls fail, and so do calls that come back. */
+  close(): void {
+    this.#gone = new DeploymentGoneError(this.app, this.deployment);
+    this.failWaiting(this.#gone);
+  }
+
   /** Fails every waiting call, e.g. when the deployment is deleted. */
   failWaiting(error: RaylineError): void {
     const waiting = this.#waiting.splice(0);
@@ -390,5 +408,12 @@ export class DeploymentRouter {
       call.sink.onError(error);
     }
     this.onQueueChange?.(0);
+  }
+}
+
+/** A call's deployment left the routing table before the call started. */
+export class DeploymentGoneError extends RaylineError {
+  constructor(app: string, deployment: string) {
+    super('RL_NOT_FOUND', `deployment '${deployment}' of application '${app}' no longer exists`);
   }
 }
