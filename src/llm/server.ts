@@ -19,6 +19,9 @@ import type {
   FinishReason,
   LLMEngine,
   SamplingParams,
+  TokenLogprob,
+  ToolCallDelta,
+  ToolsRequest,
 } from './engine/types.ts';
 import { GenerationMetrics, recordEmbedding } from './metrics.ts';
 import { modelPath, parseModelSource } from './model-source.ts';
@@ -28,6 +31,8 @@ export interface ServerGenerateRequest {
   prompt?: string;
   messages?: ChatMessage[];
   sampling: SamplingParams;
+  /** Functions the model may call (chats only). */
+  tools?: ToolsRequest;
 }
 
 export interface ServerEmbedRequest {
@@ -36,7 +41,13 @@ export interface ServerEmbedRequest {
 }
 
 export type ServerEvent =
-  | { type: 'delta'; text: string; tokens: number }
+  | {
+      type: 'delta';
+      text: string;
+      tokens: number;
+      logprobs?: TokenLogprob[];
+      tool_calls?: ToolCallDelta[];
+    }
   | {
       type: 'done';
       finish_reason: FinishReason;
@@ -89,19 +100,30 @@ export class LLMServer {
     const metrics = new GenerationMetrics(this.modelId);
     const engine = await this.#ready();
     const { signal } = getRequestContext();
+    // tool_choice none: the model is not shown the tools, so it cannot write a call.
+    const tools = request.tools?.choice === 'none' ? undefined : request.tools;
     // An upstream server applies its own chat template: chats go to it as messages.
     const generation =
       request.messages && engine instanceof OpenAIUpstreamEngine
-        ? engine.generateChat(request.messages, request.sampling, signal)
+        ? engine.generateChat(request.messages, request.sampling, signal, request.tools)
         : engine.generate({
-            prompt: request.messages ? engine.applyChatTemplate(request.messages) : (request.prompt ?? ''),
+            prompt: request.messages
+              ? engine.applyChatTemplate(request.messages, tools?.definitions)
+              : (request.prompt ?? ''),
             sampling: request.sampling,
+            tools,
             signal,
           });
     let counted = false;
     try {
       for await (const delta of coalesce(metrics.tokens(generation), this.#streamBatchingMs)) {
-        yield { type: 'delta', text: delta.text, tokens: delta.tokenCount };
+        yield {
+          type: 'delta',
+          text: delta.text,
+          tokens: delta.tokenCount,
+          ...(delta.logprobs ? { logprobs: delta.logprobs } : {}),
+          ...(delta.toolCalls ? { tool_calls: delta.toolCalls } : {}),
+        };
       }
       const { finishReason, usage } = await generation.final;
       counted = true;
@@ -132,6 +154,25 @@ export class LLMServer {
 
   async countTokens(text: string): Promise<number> {
     return (await this.#ready()).countTokens(text);
+  }
+
+  /** vLLM's `/tokenize`: a prompt's token ids, or a chat's as the template formats it. */
+  async tokenize(request: {
+    prompt?: string;
+    messages?: ChatMessage[];
+    addSpecial?: boolean;
+  }): Promise<number[]> {
+    const engine = await this.#ready();
+    if (request.messages) {
+      if (engine instanceof OpenAIUpstreamEngine) return await engine.tokenizeChat(request.messages);
+      const prompt = engine.applyChatTemplate(request.messages);
+      return typeof prompt === 'string' ? await engine.tokenize(prompt, true) : prompt;
+    }
+    return await engine.tokenize(request.prompt ?? '', request.addSpecial ?? true);
+  }
+
+  async detokenize(tokens: number[]): Promise<string> {
+    return await (await this.#ready()).detokenize(tokens);
   }
 
   async stats(): Promise<EngineStats> {

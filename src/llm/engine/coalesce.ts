@@ -7,12 +7,14 @@
  * until that long after the previous one, so a stream costs one message per interval instead of one
  * per token; the first delta and the end are never held, so time to first token is unchanged.
  */
-import type { TextDelta } from './types.ts';
+import type { TextDelta, TokenLogprob, ToolCallDelta } from './types.ts';
 
 export async function* coalesce(source: AsyncIterable<TextDelta>, intervalMs = 0): AsyncGenerator<TextDelta> {
   const iterator = source[Symbol.asyncIterator]();
   let text = '';
   let tokenCount = 0;
+  let logprobs: TokenLogprob[] | undefined;
+  let toolCalls: ToolCallDelta[] | undefined;
   let finished = false;
   let failure: { error: unknown } | undefined;
   /** Set while the reader waits: for data (`waitingForData`) or for the interval to pass. */
@@ -25,6 +27,8 @@ export async function* coalesce(source: AsyncIterable<TextDelta>, intervalMs = 0
         if (next.done) break;
         text += next.value.text;
         tokenCount += next.value.tokenCount;
+        if (next.value.logprobs) logprobs = [...(logprobs ?? []), ...next.value.logprobs];
+        if (next.value.toolCalls) toolCalls = [...(toolCalls ?? []), ...next.value.toolCalls];
         if (waitingForData) wake?.();
       }
     } catch (error) {
@@ -38,12 +42,16 @@ export async function* coalesce(source: AsyncIterable<TextDelta>, intervalMs = 0
   let due = 0;
   try {
     while (true) {
-      const buffered = tokenCount > 0 || text !== '';
+      const buffered = tokenCount > 0 || text !== '' || toolCalls !== undefined;
       const wait = buffered && !finished && !failure ? due - performance.now() : 0;
       if (buffered && wait <= 0) {
-        const delta = { text, tokenCount };
+        const delta: TextDelta = { text, tokenCount };
+        if (logprobs) delta.logprobs = logprobs;
+        if (toolCalls) delta.toolCalls = toolCalls;
         text = '';
         tokenCount = 0;
+        logprobs = undefined;
+        toolCalls = undefined;
         // Counted from the send, not from the reader's return: a reader held up by flow control
         // gets what piled up meanwhile at once.
         due = performance.now() + intervalMs;

@@ -5,20 +5,30 @@
  * use a second, embedding context, created on the first `embed` (generation-only models never pay for it).
  */
 import {
+  type ChatHistoryItem,
+  type ChatModelFunctionCall,
+  type ChatModelFunctions,
+  type ChatModelResponse,
   type ChatWrapper,
+  type GbnfJsonSchema,
   getLlama,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaContextSequenceRepeatPenalty,
   type LlamaEmbeddingContext,
+  LlamaGrammar,
+  LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
+  LlamaText,
   resolveChatWrapper,
   type Token,
 } from 'node-llama-cpp';
 import { RaylineError } from '../../errors.ts';
+import { ANY_OBJECT, toGrammarSchema, UnsupportedSchemaError } from './json-schema.ts';
 import { IncrementalDetokenizer, StopMatcher } from './stop.ts';
+import { forcedToolCallSchema, forcedToolCalls, ToolCallScanner, type ToolCallSyntax } from './tool-calls.ts';
 import type {
   ChatMessage,
   Embeddings,
@@ -27,9 +37,13 @@ import type {
   FinishReason,
   GenerateRequest,
   Generation,
+  JsonSchema,
   LLMEngine,
   SamplingParams,
   TextDelta,
+  TokenLogprob,
+  ToolCallDelta,
+  ToolDefinition,
   Usage,
 } from './types.ts';
 
@@ -46,6 +60,8 @@ export interface LlamaCppOptions {
 }
 
 export const LLAMA_CPP_DEFAULTS = { contextSize: 2048, threads: 1, gpuLayers: 0, parallel: 4 } as const;
+
+const GRAMMAR_CACHE_SIZE = 64;
 
 /** Free sequences, handed out in request order. */
 class SequencePool {
@@ -99,6 +115,8 @@ export class LlamaCppEngine implements LLMEngine {
   readonly #chatWrapper: ChatWrapper | undefined;
   #active = 0;
   #embedding: Promise<LlamaEmbeddingContext> | undefined;
+  /** Grammars by schema: building one takes milliseconds, and clients repeat their schemas. */
+  readonly #grammars = new Map<string, LlamaGrammar>();
 
   private constructor(
     options: Required<LlamaCppOptions>,
@@ -152,6 +170,10 @@ export class LlamaCppEngine implements LLMEngine {
     }
   }
 
+  get #vocabularySize(): number {
+    return this.#model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
+  }
+
   get contextSize(): number {
     return this.#context.contextSize;
   }
@@ -167,26 +189,87 @@ export class LlamaCppEngine implements LLMEngine {
     return this.#model.tokens.shouldPrependBosToken && bos !== null ? [bos, ...tokens] : tokens;
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[]): string | number[] {
+  async tokenize(text: string, addSpecial: boolean): Promise<number[]> {
+    return addSpecial ? this.#promptTokens(text) : this.#model.tokenize(text);
+  }
+
+  async detokenize(tokens: readonly number[]): Promise<string> {
+    const size = this.#vocabularySize;
+    const bad = tokens.findIndex((t) => t >= size);
+    if (bad !== -1)
+      throw new RaylineError(
+        'RL_BAD_REQUEST',
+        `tokens.${bad}: ${tokens[bad]} is not in the vocabulary of ${size} tokens`,
+      );
+    return this.#model.detokenize(tokens as Token[]);
+  }
+
+  applyChatTemplate(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string | number[] {
+    // The wrapper node-llama-cpp picks from the model's metadata (its Jinja chat template or a
+    // known family); a trailing empty model turn asks for the generation prompt.
+    const wrapper = this.#chatWrapper;
+    const history = chatHistory(messages); // throws on a tool message that answers no call
+    if (!wrapper) return plainChatPrompt(messages, tools);
     try {
-      // The wrapper node-llama-cpp picks from the model's metadata (its Jinja chat template or a
-      // known family); a trailing empty model turn asks for the generation prompt.
-      const wrapper = this.#chatWrapper;
-      if (!wrapper) return plainChatPrompt(messages);
+      const last = history.at(-1);
+      // After tool results the model's turn goes on; otherwise a new one starts.
+      const open = last?.type === 'model' && messages.at(-1)?.role === 'tool';
       const { contextText } = wrapper.generateContextState({
-        chatHistory: [
-          ...messages.map((m) =>
-            m.role === 'assistant'
-              ? { type: 'model' as const, response: [m.content] }
-              : { type: m.role === 'system' ? ('system' as const) : ('user' as const), text: m.content },
-          ),
-          { type: 'model', response: [] },
-        ],
+        chatHistory: open ? history : [...history, { type: 'model', response: [] }],
+        ...(tools?.length ? { availableFunctions: functionsOf(tools), documentFunctionParams: true } : {}),
       });
       return contextText.tokenize(this.#model.tokenizer);
     } catch {
-      return plainChatPrompt(messages);
+      return plainChatPrompt(messages, tools);
     }
+  }
+
+  /** How the model's chat template writes a tool call (the plain fallback: `||call: name({...})`). */
+  get toolCallSyntax(): ToolCallSyntax {
+    const call = (this.#chatWrapper?.settings ?? undefined)?.functions.call;
+    const text = (v: string | LlamaText | undefined, fallback: string) =>
+      v === undefined ? fallback : typeof v === 'string' ? v : LlamaText(v).toString();
+    return {
+      prefix: text(call?.prefix, '||call: ').trimStart(),
+      paramsPrefix: text(call?.paramsPrefix, '('),
+      suffix: text(call?.suffix, ')'),
+    };
+  }
+
+  /** A grammar for a schema of the subset (json-schema.ts), ending where the JSON ends. */
+  async #grammar(schema: JsonSchema): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema);
+    const cached = this.#grammars.get(key);
+    if (cached) return cached;
+    const generated = await this.#llama.createGrammarForJsonSchema(
+      schema as Readonly<GbnfJsonSchema> as never,
+    );
+    // node-llama-cpp's JSON grammars go on with newlines after the value (its chat stops on them);
+    // without them the grammar is complete at the value's end and only end-of-generation is left.
+    const grammar = new LlamaGrammar(this.#llama, {
+      grammar: generated.grammar.replace(/ "\\n\\n\\n\\n" \[\\n\]\*$/m, ''),
+    });
+    if (this.#grammars.size >= GRAMMAR_CACHE_SIZE) this.#grammars.delete(this.#grammars.keys().next().value!);
+    this.#grammars.set(key, grammar);
+    return grammar;
+  }
+
+  /** The grammar a request's output is held to, if any; a schema the grammar cannot enforce is a bad request. */
+  #grammarFor(request: GenerateRequest): Promise<LlamaGrammar> | undefined {
+    const { tools, sampling } = request;
+    let schema: JsonSchema | undefined;
+    try {
+      if (tools && typeof tools.choice === 'object') schema = forcedToolCallSchema(tools);
+      else if (tools?.choice === 'required') schema = forcedToolCallSchema(tools);
+      else if (sampling.constraint?.type === 'json_object') schema = ANY_OBJECT;
+      else if (sampling.constraint?.type === 'json_schema')
+        schema = toGrammarSchema(sampling.constraint.schema, 'response_format.json_schema.schema');
+    } catch (error) {
+      if (error instanceof UnsupportedSchemaError) throw new RaylineError('RL_BAD_REQUEST', error.message);
+      throw error;
+    }
+    // Undefined, not a promise, without a schema: a request then reaches the sequence queue at once.
+    return schema && this.#grammar(schema);
   }
 
   stats(): EngineStats {
@@ -206,74 +289,133 @@ export class LlamaCppEngine implements LLMEngine {
     final.catch(() => {}); // a caller that only iterates must not see an unhandled rejection
     const engine = this;
     async function* run(): AsyncGenerator<TextDelta> {
-      const { sampling, signal } = request;
+      const { sampling, signal, tools } = request;
       const input = engine.#promptTokens(request.prompt);
       const usage: Usage = { promptTokens: input.length, completionTokens: 0 };
       let finishReason: FinishReason = 'length';
-      if (input.length + sampling.maxTokens > engine.contextSize) {
-        const error = new RaylineError(
-          'RL_BAD_REQUEST',
-          `the prompt (${input.length} tokens) plus max_tokens (${sampling.maxTokens}) exceeds the context size of ${engine.contextSize} tokens`,
-        );
-        fail(error);
-        throw error;
-      }
       let sequence: LlamaContextSequence;
+      let grammar: LlamaGrammar | undefined;
       try {
+        if (input.length + sampling.maxTokens > engine.contextSize) {
+          throw new RaylineError(
+            'RL_BAD_REQUEST',
+            `the prompt (${input.length} tokens) plus max_tokens (${sampling.maxTokens}) exceeds the context size of ${engine.contextSize} tokens`,
+          );
+        }
+        const building = engine.#grammarFor(request);
+        if (building) grammar = await building;
         sequence = await engine.#pool.acquire(signal);
       } catch (error) {
         fail(error);
         throw error;
       }
       engine.#active++;
+      // `required` or a named function: the reply is the calls' JSON, given out as calls at the end.
+      const forced = tools !== undefined && (tools.choice === 'required' || typeof tools.choice === 'object');
+      const scanner =
+        tools?.choice === 'auto'
+          ? new ToolCallScanner(
+              engine.toolCallSyntax,
+              tools.definitions.map((d) => d.name),
+              tools.parallel,
+            )
+          : undefined;
       try {
         await sequence.clearHistory();
         const detokenizer = new IncrementalDetokenizer((t) => engine.#model.detokenize(t as Token[]));
-        const stopper = new StopMatcher(sampling.stop);
+        const stopper = new StopMatcher(forced ? [] : sampling.stop);
         let unreported = 0;
         let stopped = false;
+        let forcedText = '';
+        let logprobs: TokenLogprob[] = [];
+        const toolCalls: ToolCallDelta[] = [];
         // Kept only for the penalties, which look back over what was generated.
         const generated: Token[] = [];
         const repeatPenalty = penalties(sampling, generated);
+        /** The delta for text that may leave now, with the logprobs and calls gathered since the last. */
+        const delta = (text: string): TextDelta | undefined => {
+          let content = text;
+          if (forced) {
+            forcedText += text;
+            content = '';
+          } else if (scanner && text) {
+            const scanned = scanner.push(text);
+            content = scanned.content;
+            toolCalls.push(...scanned.calls);
+            if (scanned.done) stopped = true;
+          }
+          if (!content && unreported === 0 && toolCalls.length === 0) return undefined;
+          const out: TextDelta = { text: content, tokenCount: unreported };
+          if (sampling.logprobs !== undefined && content) {
+            out.logprobs = logprobs;
+            logprobs = [];
+          }
+          if (toolCalls.length > 0) out.toolCalls = toolCalls.splice(0);
+          unreported = 0;
+          return out;
+        };
         if (sampling.maxTokens > 0 && !signal?.aborted) {
-          for await (const token of sequence.evaluate(input, {
+          const options = {
             temperature: sampling.temperature,
             topP: sampling.topP,
             seed: sampling.seed,
             repeatPenalty,
-          })) {
+            grammarEvaluationState:
+              grammar && new LlamaGrammarEvaluationState({ model: engine.#model, grammar }),
+          };
+          // node-llama-cpp ends the iteration itself once a grammar is complete: a natural stop.
+          finishReason = 'stop';
+          for await (const { token, probabilities } of engine.#tokens(
+            sequence,
+            input,
+            options,
+            sampling.logprobs,
+          )) {
             if (signal?.aborted) break;
             if (engine.#model.isEogToken(token)) {
               finishReason = 'stop';
               break;
             }
             if (repeatPenalty) generated.push(token);
+            if (probabilities) logprobs.push(engine.#logprob(token, probabilities, sampling.logprobs ?? 0));
             usage.completionTokens++;
             engine.#generated++;
             unreported++;
             const piece = detokenizer.push(token);
             if (piece.text) {
               const { emit, stopped: hit } = stopper.push(piece.text);
-              if (emit) {
-                yield { text: emit, tokenCount: unreported };
-                unreported = 0;
-              }
-              if (hit) {
+              const out = delta(emit);
+              if (out) yield out;
+              if (hit || stopped) {
                 stopped = true;
                 finishReason = 'stop';
                 break;
               }
             }
-            if (usage.completionTokens >= sampling.maxTokens) break;
+            if (usage.completionTokens >= sampling.maxTokens) {
+              finishReason = 'length';
+              break;
+            }
           }
         }
         if (!stopped && !signal?.aborted) {
           const rest = detokenizer.flush();
           const pushed = rest.text ? stopper.push(rest.text) : { emit: '', stopped: false };
           if (pushed.stopped) finishReason = 'stop';
-          const tail = pushed.emit + (pushed.stopped ? '' : stopper.flush());
-          if (tail || unreported > 0) yield { text: tail, tokenCount: unreported };
+          const tail = delta(pushed.emit + (pushed.stopped ? '' : stopper.flush()));
+          if (tail) yield tail;
+          const held = scanner?.flush();
+          if (held)
+            yield { text: held, tokenCount: 0, ...(logprobs.length ? { logprobs: logprobs.splice(0) } : {}) };
         }
+        if (forced && !signal?.aborted) {
+          // Complete JSON (the grammar ended it): the calls; cut short by max_tokens: the text as it is.
+          const calls = finishReason === 'stop' ? forcedToolCalls(tools, forcedText) : undefined;
+          if (calls) {
+            finishReason = 'tool_calls';
+            yield { text: '', tokenCount: 0, toolCalls: calls.map((c, index) => ({ index, ...c })) };
+          } else yield { text: forcedText, tokenCount: 0 };
+        } else if (scanner && scanner.callCount > 0) finishReason = 'tool_calls';
         settle({ finishReason, usage });
       } catch (error) {
         fail(error);
@@ -287,6 +429,34 @@ export class LlamaCppEngine implements LLMEngine {
     }
     const iterable = run();
     return { final, [Symbol.asyncIterator]: () => iterable };
+  }
+
+  /** Generated tokens, with the distribution they were sampled from when logprobs are asked for. */
+  async *#tokens(
+    sequence: LlamaContextSequence,
+    input: Token[],
+    options: Parameters<LlamaContextSequence['evaluate']>[1],
+    logprobs: number | undefined,
+  ): AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }> {
+    if (logprobs === undefined) {
+      for await (const token of sequence.evaluate(input, options)) yield { token };
+      return;
+    }
+    yield* sequence.evaluateWithMetadata(input, { probabilities: true }, options);
+  }
+
+  /** A token's log probability and the `top` most likely tokens at its position. */
+  #logprob(token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
+    const entry = (t: Token, p: number) => {
+      const text = this.#model.detokenize([t]);
+      return { token: text, logprob: Math.log(p), bytes: [...Buffer.from(text, 'utf8')] };
+    };
+    const alternatives = [];
+    for (const [t, p] of probabilities) {
+      if (alternatives.length >= top) break;
+      alternatives.push(entry(t, p));
+    }
+    return { ...entry(token, probabilities.get(token) ?? 0), top: alternatives };
   }
 
   /**
@@ -353,6 +523,72 @@ function penalties(
 }
 
 /** The fallback chat format for models without a usable template. */
-export function plainChatPrompt(messages: readonly ChatMessage[]): string {
-  return `${messages.map((m) => `${m.role}: ${m.content}`).join('\n')}\nassistant:`;
+export function plainChatPrompt(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string {
+  const functions = tools?.length
+    ? `functions (call one as ||call: name({...})):\n${tools.map((t) => `${t.name}(${JSON.stringify(t.parameters ?? {})})${t.description ? ` // ${t.description}` : ''}`).join('\n')}\n`
+    : '';
+  const line = (m: ChatMessage) =>
+    m.toolCalls?.length
+      ? `${m.role}: ${m.content}${m.toolCalls.map((c) => `||call: ${c.name}(${c.arguments})`).join('')}`
+      : `${m.role}: ${m.content}`;
+  return `${functions}${messages.map(line).join('\n')}\nassistant:`;
+}
+
+/** The tools as node-llama-cpp documents them in a prompt. */
+function functionsOf(tools: readonly ToolDefinition[]): ChatModelFunctions {
+  return Object.fromEntries(
+    tools.map((t) => [
+      t.name,
+      {
+        ...(t.description ? { description: t.description } : {}),
+        ...(t.parameters ? { params: t.parameters as GbnfJsonSchema } : {}),
+      },
+    ]),
+  );
+}
+
+/**
+ * OpenAI's messages as node-llama-cpp's chat history: an assistant's tool calls and the tool
+ * messages that answer them become function calls with results inside the model's turn, as chat
+ * templates render them.
+ */
+export function chatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  const calls = new Map<string, ChatModelFunctionCall>();
+  let model: ChatModelResponse | undefined;
+  for (const [i, m] of messages.entries()) {
+    if (m.role === 'system' || m.role === 'user') {
+      history.push({ type: m.role, text: m.content });
+      model = undefined;
+      continue;
+    }
+    if (m.role === 'tool') {
+      const call = m.toolCallId === undefined ? undefined : calls.get(m.toolCallId);
+      if (!call) {
+        throw new RaylineError(
+          'RL_BAD_REQUEST',
+          `messages.${i}.tool_call_id: no earlier assistant message has a tool call with id '${m.toolCallId}'`,
+        );
+      }
+      call.result = m.content;
+      continue;
+    }
+    if (!model) {
+      model = { type: 'model', response: [] };
+      history.push(model);
+    }
+    if (m.content) model.response.push(m.content);
+    for (const c of m.toolCalls ?? []) {
+      let params: unknown = c.arguments;
+      try {
+        params = JSON.parse(c.arguments);
+      } catch {
+        // Not JSON: shown as the model wrote it.
+      }
+      const item: ChatModelFunctionCall = { type: 'functionCall', name: c.name, params, result: undefined };
+      calls.set(c.id, item);
+      model.response.push(item);
+    }
+  }
+  return history;
 }

@@ -19,6 +19,10 @@ import type {
   LLMEngine,
   SamplingParams,
   TextDelta,
+  TokenLogprob,
+  ToolCallDelta,
+  ToolDefinition,
+  ToolsRequest,
   Usage,
 } from './types.ts';
 
@@ -41,7 +45,7 @@ export interface OpenAIUpstreamOptions {
 const OUTPUT_LINES = 20;
 
 /** A chat is sent as messages to `/v1/chat/completions`; a prompt to `/v1/completions`. */
-type Input = { prompt: string | number[] } | { messages: readonly ChatMessage[] };
+type Input = { prompt: string | number[] } | { messages: readonly ChatMessage[]; tools?: ToolsRequest };
 
 export class OpenAIUpstreamEngine implements LLMEngine {
   readonly baseUrl: string;
@@ -97,8 +101,28 @@ export class OpenAIUpstreamEngine implements LLMEngine {
   }
 
   /** The messages themselves: the upstream applies its model's chat template. */
-  applyChatTemplate(messages: readonly ChatMessage[]): string | number[] {
+  applyChatTemplate(messages: readonly ChatMessage[], _tools?: readonly ToolDefinition[]): string | number[] {
     return JSON.stringify(messages);
+  }
+
+  /** The upstream's own `/tokenize` (vLLM's, beside `/v1`). */
+  async tokenize(text: string, addSpecial: boolean): Promise<number[]> {
+    return await this.#tokenize({ prompt: text, add_special_tokens: addSpecial });
+  }
+
+  /** A chat's tokens as the upstream's chat template formats it. */
+  async tokenizeChat(messages: readonly ChatMessage[]): Promise<number[]> {
+    return await this.#tokenize({ messages: messages.map(openAIMessage), add_generation_prompt: true });
+  }
+
+  async #tokenize(body: Record<string, unknown>): Promise<number[]> {
+    const response = await this.#post('/tokenize', { model: this.#model, ...body }, undefined, true);
+    return ((await response.json()) as { tokens: number[] }).tokens;
+  }
+
+  async detokenize(tokens: readonly number[]): Promise<string> {
+    const response = await this.#post('/detokenize', { model: this.#model, tokens }, undefined, true);
+    return ((await response.json()) as { prompt: string }).prompt;
   }
 
   stats(): EngineStats {
@@ -110,8 +134,13 @@ export class OpenAIUpstreamEngine implements LLMEngine {
   }
 
   /** A chat through the upstream's `/v1/chat/completions`, so its own chat template applies. */
-  generateChat(messages: readonly ChatMessage[], sampling: SamplingParams, signal?: AbortSignal): Generation {
-    return this.#stream({ messages }, sampling, signal);
+  generateChat(
+    messages: readonly ChatMessage[],
+    sampling: SamplingParams,
+    signal?: AbortSignal,
+    tools?: ToolsRequest,
+  ): Generation {
+    return this.#stream({ messages, tools }, sampling, signal);
   }
 
   async embed(request: EmbedRequest): Promise<Embeddings> {
@@ -158,7 +187,8 @@ export class OpenAIUpstreamEngine implements LLMEngine {
           chat ? '/chat/completions' : '/completions',
           {
             model: engine.#model,
-            ...(chat ? { messages: input.messages } : { prompt: input.prompt }),
+            ...(chat ? { messages: input.messages.map(openAIMessage) } : { prompt: input.prompt }),
+            ...upstreamParams(input, sampling),
             temperature: sampling.temperature,
             top_p: sampling.topP,
             max_tokens: sampling.maxTokens,
@@ -183,14 +213,32 @@ export class OpenAIUpstreamEngine implements LLMEngine {
           }
           const choice = chunk.choices?.[0];
           if (!choice) continue;
-          if (choice.finish_reason === 'stop' || choice.finish_reason === 'length')
+          if (
+            choice.finish_reason === 'stop' ||
+            choice.finish_reason === 'length' ||
+            choice.finish_reason === 'tool_calls'
+          )
             finishReason = choice.finish_reason;
           const text = (chat ? choice.delta?.content : choice.text) ?? '';
-          if (!text) continue;
+          const toolCalls = choice.delta?.tool_calls?.map(
+            (c): ToolCallDelta => ({
+              index: c.index,
+              ...(c.id ? { id: c.id } : {}),
+              ...(c.function?.name ? { name: c.function.name } : {}),
+              arguments: c.function?.arguments ?? '',
+            }),
+          );
+          const logprobs = logprobsOf(choice.logprobs);
+          if (!text && !toolCalls?.length) continue;
           // One chunk is one token at vLLM; an upstream that merges tokens is corrected by its usage.
           usage.completionTokens++;
           engine.#generated++;
-          yield { text, tokenCount: 1 };
+          yield {
+            text,
+            tokenCount: 1,
+            ...(logprobs ? { logprobs } : {}),
+            ...(toolCalls?.length ? { toolCalls } : {}),
+          };
         }
         if (reported) {
           engine.#generated += reported.completionTokens - usage.completionTokens;
@@ -211,10 +259,12 @@ export class OpenAIUpstreamEngine implements LLMEngine {
     return { final, [Symbol.asyncIterator]: () => iterable };
   }
 
-  async #post(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+  /** `root`: at the server's root (vLLM's `/tokenize`), not under `/v1`. */
+  async #post(path: string, body: unknown, signal?: AbortSignal, root = false): Promise<Response> {
     let response: Response;
+    const base = root ? this.baseUrl.replace(/\/v1$/, '') : this.baseUrl;
     try {
-      response = await fetch(`${this.baseUrl}${path}`, {
+      response = await fetch(`${base}${path}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -258,9 +308,109 @@ export class OpenAIUpstreamEngine implements LLMEngine {
   }
 }
 
+interface UpstreamLogprob {
+  token: string;
+  logprob: number;
+  bytes?: number[] | null;
+  top_logprobs?: UpstreamLogprob[];
+}
+
 interface StreamChunk {
-  choices?: Array<{ text?: string; delta?: { content?: string | null }; finish_reason?: string | null }>;
+  choices?: Array<{
+    text?: string;
+    delta?: {
+      content?: string | null;
+      tool_calls?: Array<{ index: number; id?: string; function?: { name?: string; arguments?: string } }>;
+    };
+    finish_reason?: string | null;
+    logprobs?: {
+      // chat
+      content?: UpstreamLogprob[] | null;
+      // completions
+      tokens?: string[];
+      token_logprobs?: number[];
+      top_logprobs?: Array<Record<string, number>> | null;
+    } | null;
+  }>;
   usage?: { prompt_tokens: number; completion_tokens: number } | null;
+}
+
+const bytesOf = (token: string) => [...Buffer.from(token, 'utf8')];
+
+/** An upstream chunk's logprobs (chat's or completions' shape) in the engine's terms. */
+function logprobsOf(
+  given: NonNullable<StreamChunk['choices']>[number]['logprobs'],
+): TokenLogprob[] | undefined {
+  if (!given) return undefined;
+  const one = (l: UpstreamLogprob) => ({
+    token: l.token,
+    logprob: l.logprob,
+    bytes: l.bytes ?? bytesOf(l.token),
+  });
+  if (given.content) return given.content.map((l) => ({ ...one(l), top: (l.top_logprobs ?? []).map(one) }));
+  if (!given.tokens) return undefined;
+  return given.tokens.map((token, i) => ({
+    token,
+    logprob: given.token_logprobs?.[i] ?? 0,
+    bytes: bytesOf(token),
+    top: Object.entries(given.top_logprobs?.[i] ?? {}).map(([t, logprob]) => ({
+      token: t,
+      logprob,
+      bytes: bytesOf(t),
+    })),
+  }));
+}
+
+/** A message as OpenAI's API spells it. */
+function openAIMessage(m: ChatMessage): Record<string, unknown> {
+  if (m.role === 'tool') return { role: 'tool', content: m.content, tool_call_id: m.toolCallId };
+  if (m.role === 'assistant' && m.toolCalls?.length) {
+    return {
+      role: 'assistant',
+      content: m.content || null,
+      tool_calls: m.toolCalls.map((c) => ({
+        id: c.id,
+        type: 'function',
+        function: { name: c.name, arguments: c.arguments },
+      })),
+    };
+  }
+  return { role: m.role, content: m.content };
+}
+
+/** The request's structured-output, logprobs and tool parameters, passed on as OpenAI names them. */
+function upstreamParams(input: Input, sampling: SamplingParams): Record<string, unknown> {
+  const chat = 'messages' in input;
+  const out: Record<string, unknown> = {};
+  const c = sampling.constraint;
+  if (c?.type === 'json_object') out.response_format = { type: 'json_object' };
+  if (c?.type === 'json_schema') {
+    out.response_format = {
+      type: 'json_schema',
+      json_schema: { name: c.name ?? 'response', schema: c.schema, strict: true },
+    };
+  }
+  if (sampling.logprobs !== undefined) {
+    if (chat) Object.assign(out, { logprobs: true, top_logprobs: sampling.logprobs });
+    else out.logprobs = sampling.logprobs;
+  }
+  const tools = chat ? input.tools : undefined;
+  if (tools) {
+    out.tools = tools.definitions.map((d) => ({
+      type: 'function',
+      function: {
+        name: d.name,
+        ...(d.description ? { description: d.description } : {}),
+        ...(d.parameters ? { parameters: d.parameters } : {}),
+      },
+    }));
+    out.tool_choice =
+      typeof tools.choice === 'object'
+        ? { type: 'function', function: { name: tools.choice.name } }
+        : tools.choice;
+    out.parallel_tool_calls = tools.parallel;
+  }
+  return out;
 }
 
 /** The `data:` payloads of a server-sent event stream. */

@@ -19,17 +19,76 @@ export interface SamplingParams {
    */
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** Output that must be JSON: any object, or matching a schema (llama.cpp: a grammar). */
+  constraint?: OutputConstraint;
+  /** Report each generated token's log probability and this many most likely alternatives (0 to 20). */
+  logprobs?: number;
+}
+
+/** A JSON Schema, as clients send it. */
+export type JsonSchema = Record<string, unknown>;
+
+export type OutputConstraint =
+  | { type: 'json_object' }
+  /** `name` is the client's name for the schema (passed on to an upstream server). */
+  | { type: 'json_schema'; schema: JsonSchema; name?: string };
+
+/** A function the model may call (OpenAI's `tools[].function`). */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** A JSON Schema of the arguments object; absent means no arguments. */
+  parameters?: JsonSchema;
+}
+
+/** `none`: never call; `auto`: the model decides; `required`: at least one call; `{name}`: that one. */
+export type ToolChoice = 'none' | 'auto' | 'required' | { name: string };
+
+export interface ToolsRequest {
+  definitions: ToolDefinition[];
+  choice: ToolChoice;
+  /** Whether one reply may hold several calls. */
+  parallel: boolean;
+}
+
+/** A call the model made: `arguments` is the JSON text of the arguments object. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** Part of a tool call as it streams: the first part of each index carries id and name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  name?: string;
+  arguments: string;
+}
+
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+  /** The UTF-8 bytes of `token`. */
+  bytes: number[];
+}
+
+/** One generated token's log probability and the most likely alternatives at its position. */
+export interface TokenLogprob extends TopLogprob {
+  top: TopLogprob[];
 }
 
 export interface GenerateRequest {
   /** Text (tokenized with the model's BOS where the model wants one) or token ids as they are. */
   prompt: string | number[];
   sampling: SamplingParams;
+  /** Functions the model may call; the prompt must document them (`applyChatTemplate` with the same tools). */
+  tools?: ToolsRequest;
   /** Aborting stops generation at the next token and frees the sequence. */
   signal?: AbortSignal;
 }
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface Usage {
   promptTokens: number;
@@ -40,6 +99,10 @@ export interface Usage {
 export interface TextDelta {
   text: string;
   tokenCount: number;
+  /** With `sampling.logprobs`: one entry per token whose text is in `text`. */
+  logprobs?: TokenLogprob[];
+  /** Tool calls (or parts of them) the model made. */
+  toolCalls?: ToolCallDelta[];
 }
 
 /** What `generate` returns: iterate the deltas; `final` settles when the iteration ends. */
@@ -48,8 +111,12 @@ export interface Generation extends AsyncIterable<TextDelta> {
 }
 
 export interface ChatMessage {
-  role: 'system' | 'user' | 'assistant';
+  role: 'system' | 'user' | 'assistant' | 'tool';
   content: string;
+  /** An assistant message's calls. */
+  toolCalls?: ToolCall[];
+  /** A tool message: the call it answers. */
+  toolCallId?: string;
 }
 
 export interface EngineStats {
@@ -76,8 +143,14 @@ export interface LLMEngine {
   generate(request: GenerateRequest): Generation;
   embed(request: EmbedRequest): Promise<Embeddings>;
   countTokens(text: string): number;
-  /** The prompt for a chat: from the model's chat template, or a plain `role: content` fallback. */
-  applyChatTemplate(messages: readonly ChatMessage[]): string | number[];
+  /** Token ids of a text; with `addSpecial`, the BOS the model wants first. */
+  tokenize(text: string, addSpecial: boolean): Promise<number[]>;
+  detokenize(tokens: readonly number[]): Promise<string>;
+  /**
+   * The prompt for a chat: from the model's chat template, or a plain `role: content` fallback;
+   * with tools, documenting them the template's way.
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string | number[];
   stats(): EngineStats;
   dispose(): Promise<void>;
 }

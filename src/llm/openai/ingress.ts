@@ -1,24 +1,39 @@
 /**
  * The OpenAI-compatible HTTP surface as an ingress deployment: `GET /v1/models`,
- * `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/embeddings`, routed by the
- * request's `model` to that model's `LLMServer`: through a handle, or in this process (see
- * `OpenAIModelServer`). Streams are SSE (`data: {...}` chunks, then `data: [DONE]`).
+ * `POST /v1/completions`, `POST /v1/chat/completions`, `POST /v1/embeddings`, and vLLM's
+ * `POST /tokenize` and `/detokenize`, routed by the request's `model` to that model's `LLMServer`:
+ * through a handle, or in this process (see `OpenAIModelServer`). Streams are SSE (`data: {...}`
+ * chunks, then `data: [DONE]`).
  */
 import { randomUUID } from 'node:crypto';
 import type { DeploymentHandle } from '../../serve/handle.ts';
 import { response, type ServeRequest } from '../../serve/request.ts';
-import type { ChatMessage, Embeddings, EngineStats, SamplingParams } from '../engine/types.ts';
+import type {
+  ChatMessage,
+  Embeddings,
+  EngineStats,
+  OutputConstraint,
+  SamplingParams,
+  ToolsRequest,
+} from '../engine/types.ts';
 import {
   LLMServer,
   type ServerEmbedRequest,
   type ServerEvent,
   type ServerGenerateRequest,
 } from '../server.ts';
+import { collect, type Kind, streamChunks } from './responses.ts';
 import {
+  badParam,
+  type ChatRequest,
+  type ChatRequestMessage,
   chatRequestSchema,
   completionRequestSchema,
+  detokenizeRequestSchema,
   embeddingRequestSchema,
   OpenAIError,
+  refuseUnsupported,
+  tokenizeRequestSchema,
   validationError,
 } from './schemas.ts';
 
@@ -26,13 +41,12 @@ import {
 const COMPLETION_MAX_TOKENS = 16;
 const CHAT_MAX_TOKENS = 256;
 
-type Kind = 'completion' | 'chat';
-type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-
 /** What the ingress asks of one model's server, wherever that server runs. */
 interface ModelServer {
   generate(request: ServerGenerateRequest): AsyncIterable<ServerEvent>;
   embed(request: ServerEmbedRequest): Promise<Embeddings>;
+  tokenize(request: { prompt?: string; messages?: ChatMessage[]; addSpecial?: boolean }): Promise<number[]>;
+  detokenize(tokens: number[]): Promise<string>;
   stats(): Promise<EngineStats>;
 }
 
@@ -40,6 +54,8 @@ function throughHandle(handle: DeploymentHandle<ModelServer>): ModelServer {
   return {
     generate: (request) => handle.generate.remote(request),
     embed: async (request) => await handle.embed.remote(request),
+    tokenize: async (request) => await handle.tokenize.remote(request),
+    detokenize: async (tokens) => await handle.detokenize.remote(tokens),
     stats: async () => await handle.stats.remote(),
   };
 }
@@ -65,6 +81,8 @@ export class OpenAIIngress {
         return await this.#generate(request, 'completion');
       if (is('POST', '/v1/chat/completions')) return await this.#generate(request, 'chat');
       if (is('POST', '/v1/embeddings')) return await this.#embed(request);
+      if (is('POST', '/tokenize')) return await this.#tokenize(request);
+      if (is('POST', '/detokenize')) return await this.#detokenize(request);
       if (is('GET', '/v1/rayline/stats')) return await this.#stats(request);
       throw new OpenAIError(404, `no route ${request.method} ${request.path}`, { code: 'not_found' });
     } catch (error) {
@@ -100,6 +118,26 @@ export class OpenAIIngress {
   async #stats(request: ServeRequest) {
     const model = request.query.get('model') ?? '';
     return await this.#server(model).stats();
+  }
+
+  /** vLLM's `/tokenize`: `{count, tokens}`. */
+  async #tokenize(request: ServeRequest): Promise<unknown> {
+    const parsed = tokenizeRequestSchema.safeParse(request.json<unknown>());
+    if (!parsed.success) throw validationError(parsed.error);
+    const req = parsed.data;
+    const server = this.#server(req.model);
+    const tokens =
+      'messages' in req
+        ? await server.tokenize({ messages: chatMessages(req.messages) })
+        : await server.tokenize({ prompt: req.prompt, addSpecial: req.add_special_tokens ?? true });
+    return { count: tokens.length, tokens };
+  }
+
+  /** vLLM's `/detokenize`: `{prompt}`. */
+  async #detokenize(request: ServeRequest): Promise<unknown> {
+    const parsed = detokenizeRequestSchema.safeParse(request.json<unknown>());
+    if (!parsed.success) throw validationError(parsed.error);
+    return { prompt: await this.#server(parsed.data.model).detokenize(parsed.data.tokens) };
   }
 
   async #embed(request: ServeRequest): Promise<unknown> {
@@ -140,12 +178,18 @@ export class OpenAIIngress {
     const body = request.json<unknown>();
     const parsed = (kind === 'chat' ? chatRequestSchema : completionRequestSchema).safeParse(body);
     if (!parsed.success) throw validationError(parsed.error);
+    refuseUnsupported(body as Record<string, unknown>);
     const req = parsed.data;
     const server = this.#server(req.model);
     const maxTokens =
       ('max_completion_tokens' in req ? req.max_completion_tokens : undefined) ??
       req.max_tokens ??
       (kind === 'chat' ? CHAT_MAX_TOKENS : COMPLETION_MAX_TOKENS);
+    const chat = 'messages' in req ? req : undefined;
+    const completion = 'prompt' in req ? req : undefined;
+    const logprobs = chat ? chatLogprobs(chat) : (completion?.logprobs ?? undefined);
+    const tools = chat ? toolsOf(chat) : undefined;
+    const constraint = chat ? constraintOf(chat, tools) : undefined;
     const sampling: SamplingParams = {
       temperature: req.temperature ?? 1,
       topP: req.top_p ?? 1,
@@ -154,16 +198,15 @@ export class OpenAIIngress {
       seed: req.seed ?? undefined,
       frequencyPenalty: req.frequency_penalty ?? 0,
       presencePenalty: req.presence_penalty ?? 0,
+      ...(constraint ? { constraint } : {}),
+      ...(logprobs !== undefined ? { logprobs } : {}),
     };
-    const call: ServerGenerateRequest =
-      'messages' in req
-        ? {
-            messages: req.messages.map(
-              (m): ChatMessage => ({ role: m.role === 'developer' ? 'system' : m.role, content: m.content }),
-            ),
-            sampling,
-          }
-        : { prompt: typeof req.prompt === 'string' ? req.prompt : req.prompt[0], sampling };
+    const call: ServerGenerateRequest = chat
+      ? { messages: chatMessages(chat.messages), sampling, ...(tools ? { tools } : {}) }
+      : {
+          prompt: typeof completion?.prompt === 'string' ? completion.prompt : (completion?.prompt[0] ?? ''),
+          sampling,
+        };
     const events = server.generate(call)[Symbol.asyncIterator]();
     // The first event is awaited here so that a failure (context overflow, model not loaded) answers
     // with its status instead of a broken stream.
@@ -173,100 +216,98 @@ export class OpenAIIngress {
       created: Math.floor(Date.now() / 1000),
       model: req.model,
     };
+    const wants = { logprobs: logprobs !== undefined };
     if (req.stream) {
       // The proxy frames strings as SSE itself when the client asked for text/event-stream; the
       // openai npm client does not ask, so then each chunk arrives here already framed.
       const framed = !(request.headers.accept ?? '').includes('text/event-stream');
       const frame = (data: string) => (framed ? `data: ${data}\n\n` : data);
-      const chunks = streamChunks(kind, meta, first, events, req.stream_options?.include_usage === true);
+      const chunks = streamChunks(
+        kind,
+        meta,
+        wants,
+        first,
+        events,
+        req.stream_options?.include_usage === true,
+      );
       return response(mapIterable(chunks, frame), {
         headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
       });
     }
-    return await collect(kind, meta, first, events);
+    return await collect(kind, meta, wants, first, events);
   }
 }
 
-interface Meta {
-  id: string;
-  created: number;
-  model: string;
-}
-
-function usageOf(done: Extract<ServerEvent, { type: 'done' }>): Usage {
-  const { prompt_tokens, completion_tokens } = done.usage;
-  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
-}
-
-async function collect(
-  kind: Kind,
-  meta: Meta,
-  first: IteratorResult<ServerEvent>,
-  events: AsyncIterator<ServerEvent>,
-): Promise<unknown> {
-  let text = '';
-  let done: Extract<ServerEvent, { type: 'done' }> | undefined;
-  for (let next = first; !next.done; next = await events.next()) {
-    if (next.value.type === 'delta') text += next.value.text;
-    else done = next.value;
-  }
-  if (!done) throw new OpenAIError(500, 'generation ended without a result');
-  const usage = usageOf(done);
-  if (kind === 'chat') {
-    return {
-      ...meta,
-      object: 'chat.completion',
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: text },
-          logprobs: null,
-          finish_reason: done.finish_reason,
-        },
-      ],
-      usage,
-    };
-  }
-  return {
-    ...meta,
-    object: 'text_completion',
-    choices: [{ index: 0, text, logprobs: null, finish_reason: done.finish_reason }],
-    usage,
-  };
-}
-
-/** OpenAI's stream chunks as JSON strings, ending with `[DONE]`. */
-async function* streamChunks(
-  kind: Kind,
-  meta: Meta,
-  first: IteratorResult<ServerEvent>,
-  events: AsyncIterator<ServerEvent>,
-  includeUsage: boolean,
-): AsyncGenerator<string> {
-  const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-  const chunk = (choice: Record<string, unknown>, finish: string | null) =>
-    JSON.stringify({
-      ...meta,
-      object,
-      choices: [{ index: 0, ...choice, logprobs: null, finish_reason: finish }],
-    });
-  try {
-    if (kind === 'chat') yield chunk({ delta: { role: 'assistant', content: '' } }, null);
-    for (let next = first; !next.done; next = await events.next()) {
-      const event = next.value;
-      if (event.type === 'delta') {
-        if (event.text)
-          yield chunk(kind === 'chat' ? { delta: { content: event.text } } : { text: event.text }, null);
-        continue;
-      }
-      yield chunk(kind === 'chat' ? { delta: {} } : { text: '' }, event.finish_reason);
-      if (includeUsage) yield JSON.stringify({ ...meta, object, choices: [], usage: usageOf(event) });
+/** OpenAI's messages in the engine's terms. */
+function chatMessages(messages: readonly ChatRequestMessage[]): ChatMessage[] {
+  return messages.map((m): ChatMessage => {
+    switch (m.role) {
+      case 'tool':
+        return { role: 'tool', content: m.content, toolCallId: m.tool_call_id };
+      case 'assistant':
+        return {
+          role: 'assistant',
+          content: m.content ?? '',
+          ...(m.tool_calls?.length
+            ? {
+                toolCalls: m.tool_calls.map((c) => ({
+                  id: c.id,
+                  name: c.function.name,
+                  arguments: c.function.arguments,
+                })),
+              }
+            : {}),
+        };
+      default:
+        return { role: m.role === 'developer' ? 'system' : m.role, content: m.content };
     }
-    yield '[DONE]';
-  } finally {
-    // The client went away (or an error): stop the model's stream too.
-    await events.return?.();
+  });
+}
+
+/** Chat's `logprobs` + `top_logprobs` as the number of alternatives, or undefined for none. */
+function chatLogprobs(req: ChatRequest): number | undefined {
+  if (req.logprobs) return req.top_logprobs ?? 0;
+  if (req.top_logprobs != null) throw badParam('top_logprobs', 'needs logprobs: true');
+  return undefined;
+}
+
+function toolsOf(req: ChatRequest): ToolsRequest | undefined {
+  if (!req.tools) {
+    if (req.tool_choice != null && req.tool_choice !== 'none') throw badParam('tool_choice', 'needs tools');
+    if (req.parallel_tool_calls != null) throw badParam('parallel_tool_calls', 'needs tools');
+    return undefined;
   }
+  const definitions = req.tools.map((t) => ({
+    name: t.function.name,
+    ...(t.function.description !== undefined ? { description: t.function.description } : {}),
+    ...(t.function.parameters !== undefined ? { parameters: t.function.parameters } : {}),
+  }));
+  const names = definitions.map((d) => d.name);
+  const duplicate = names.findIndex((n, i) => names.indexOf(n) !== i);
+  if (duplicate !== -1)
+    throw badParam(`tools.${duplicate}.function.name`, `'${names[duplicate]}' is given twice`);
+  const given = req.tool_choice ?? 'auto';
+  let choice: ToolsRequest['choice'];
+  if (typeof given === 'string') choice = given;
+  else {
+    if (!names.includes(given.function.name))
+      throw badParam('tool_choice.function.name', `no tool is named '${given.function.name}'`);
+    choice = { name: given.function.name };
+  }
+  return { definitions, choice, parallel: req.parallel_tool_calls ?? true };
+}
+
+/** `response_format` as an output constraint; JSON output and tool calls exclude each other. */
+function constraintOf(req: ChatRequest, tools: ToolsRequest | undefined): OutputConstraint | undefined {
+  const format = req.response_format;
+  if (!format || format.type === 'text') return undefined;
+  if (tools && tools.choice !== 'none') {
+    throw badParam('response_format', `${format.type} with tools is supported only with tool_choice 'none'`);
+  }
+  if (format.type === 'json_object') return { type: 'json_object' };
+  // No schema: any JSON object, as OpenAI treats it.
+  const { schema, name } = format.json_schema;
+  return schema ? { type: 'json_schema', schema, name } : { type: 'json_object' };
 }
 
 async function* mapIterable<A, B>(source: AsyncIterable<A>, f: (a: A) => B): AsyncGenerator<B> {
@@ -279,8 +320,11 @@ function toOpenAIError(error: unknown): OpenAIError {
   const e = error as { code?: string; statusCode?: number; message?: string };
   const message = e?.message ?? String(error);
   switch (e?.code) {
-    case 'RL_BAD_REQUEST':
-      return new OpenAIError(400, message, { code: 'invalid_value' });
+    case 'RL_BAD_REQUEST': {
+      // Engines name the parameter at fault first (`response_format.json_schema.schema.pattern: ...`).
+      const param = /^([A-Za-z_$][\w$]*(?:\.[\w$-]+)*): /.exec(message)?.[1] ?? null;
+      return new OpenAIError(400, message, { code: 'invalid_value', param });
+    }
     case 'RL_BACKPRESSURE':
       return new OpenAIError(429, message, { type: 'rate_limit_error', code: 'rate_limit_exceeded' });
     case 'RL_UNAVAILABLE':

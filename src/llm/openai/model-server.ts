@@ -39,6 +39,14 @@ export class OpenAIModelServer extends OpenAIIngress {
     return this.#server.countTokens(text);
   }
 
+  tokenize(request: Parameters<LLMServer['tokenize']>[0]): Promise<number[]> {
+    return this.#server.tokenize(request);
+  }
+
+  detokenize(tokens: number[]): Promise<string> {
+    return this.#server.detokenize(tokens);
+  }
+
   stats(): Promise<EngineStats> {
     return this.#server.stats();
   }
