@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for both halves of Rayline: the operator's Deployment runs `rayline operator`, and the
 # RayCluster pods the operator creates run `rayline start --head ...` / `rayline start --address ...`.
 #   docker build -t rayline/rayline:0.1.0 .

@@ -39,7 +39,14 @@ const SentimentDeployment = deployment(SentimentModel, { numReplicas: 1 });
 
 @deployment({ numReplicas: 1, maxOngoingRequests: 16 })
 class SummaryModel {
-  readonly #summarizer = new ExtractiveSummarizer();
+  #summarizer = new ExtractiveSummarizer();
+
+  /** `user_config: {ratio}`: the share of sentences a summary keeps, changed without a restart. */
+  reconfigure(config: { ratio?: number }): void {
+    const ratio = config.ratio ?? 0.3;
+    if (!(ratio > 0 && ratio <= 1)) throw new Error(`user_config.ratio must be in (0, 1], got ${ratio}`);
+    this.#summarizer = new ExtractiveSummarizer(ratio);
+  }
 
   summarize(text: string): string {
     return this.#summarizer.summarize(text);

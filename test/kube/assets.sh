@@ -3,11 +3,16 @@
 # from the Go module proxy, once per version, into a cache outside the repository. Prints the folder
 # that holds them. With KUBEBUILDER_ASSETS set (setup-envtest's binaries) it builds only what that
 # folder lacks (helm, usually).
+# With --node it also builds what a real node needs for the end-to-end tests (test/e2e/cluster):
+# kubelet, kube-proxy, kube-controller-manager, kube-scheduler and CoreDNS, into the same folder.
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.5.21
 HELM_VERSION=v3.17.0
+COREDNS_VERSION=v1.12.1
+NODE_PARTS=false
+[ "${1:-}" = --node ] && NODE_PARTS=true
 CACHE_ROOT="${RAYLINE_KUBE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rayline/kube}"
 BUILT="$CACHE_ROOT/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
 export GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
@@ -56,6 +61,9 @@ flock 9
 k8s=()
 need kube-apiserver && k8s+=(kube-apiserver)
 need kubectl && k8s+=(kubectl)
+if $NODE_PARTS; then
+  for c in kubelet kube-proxy kube-controller-manager kube-scheduler; do [ -x "$BUILT/$c" ] || k8s+=("$c"); done
+fi
 if [ ${#k8s[@]} -gt 0 ]; then
   log "building ${k8s[*]} $K8S_VERSION (first run only: 10-25 minutes on 2 cores)"
   (build_kubernetes "${k8s[@]}")
@@ -69,6 +77,10 @@ if need helm; then
   (build_module_tool helm "helm.sh/helm/v3@$HELM_VERSION" helm.sh/helm/v3/cmd/helm \
     "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION")
 fi
+if $NODE_PARTS && [ ! -x "$BUILT/coredns" ]; then
+  log "building coredns $COREDNS_VERSION"
+  (build_module_tool coredns "github.com/coredns/coredns@$COREDNS_VERSION" github.com/coredns/coredns)
+fi
 if [ -z "${KUBEBUILDER_ASSETS:-}" ]; then
   echo "$BUILT"
   exit 0
@@ -77,7 +89,9 @@ fi
 # the versioned folder would make a later run without KUBEBUILDER_ASSETS use the wrong versions.
 OUT="$CACHE_ROOT/envtest-$(printf %s "$KUBEBUILDER_ASSETS" | sha256sum | cut -c1-16)"
 mkdir -p "$OUT"
-for b in kube-apiserver kubectl etcd helm; do
+node_parts=()
+$NODE_PARTS && node_parts=(kubelet kube-proxy kube-controller-manager kube-scheduler coredns)
+for b in kube-apiserver kubectl etcd helm "${node_parts[@]}"; do
   if [ -x "$KUBEBUILDER_ASSETS/$b" ]; then ln -sfn "$KUBEBUILDER_ASSETS/$b" "$OUT/$b"; else ln -sfn "$BUILT/$b" "$OUT/$b"; fi
 done
 echo "$OUT"

@@ -21,17 +21,10 @@ const stuckWaitingReasons = new Set([
 ]);
 
 export function diagnosePods(pods: readonly Pod[]): Diagnosis | undefined {
+  const unschedulable = diagnoseUnschedulable(pods);
+  if (unschedulable) return unschedulable;
   for (const pod of pods) {
     const name = pod.metadata?.name;
-    const unschedulable = pod.status?.conditions?.find(
-      (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
-    );
-    if (unschedulable) {
-      return {
-        reason: 'PodUnschedulable',
-        message: `pod ${name} cannot be scheduled: ${unschedulable.message ?? ''}`.trim(),
-      };
-    }
     for (const container of [
       ...(pod.status?.initContainerStatuses ?? []),
       ...(pod.status?.containerStatuses ?? []),
@@ -52,6 +45,27 @@ export function diagnosePods(pods: readonly Pod[]): Diagnosis | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Every pod the scheduler cannot place, grouped by the scheduler's message: a head short of CPU and
+ * workers short of `nvidia.com/gpu` are two problems, and the user needs to see both.
+ */
+function diagnoseUnschedulable(pods: readonly Pod[]): Diagnosis | undefined {
+  const byMessage = new Map<string, string[]>();
+  for (const pod of pods) {
+    const condition = pod.status?.conditions?.find(
+      (c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable',
+    );
+    if (!condition) continue;
+    const message = condition.message ?? '';
+    byMessage.set(message, [...(byMessage.get(message) ?? []), pod.metadata?.name ?? '']);
+  }
+  if (byMessage.size === 0) return undefined;
+  const parts = [...byMessage].map(([message, names]) =>
+    `${names.length === 1 ? 'pod' : 'pods'} ${names.sort().join(', ')} cannot be scheduled: ${message}`.trim(),
+  );
+  return { reason: 'PodUnschedulable', message: parts.join('; ') };
 }
 
 export function diagnoseApplications(apps: Record<string, ApplicationDetails>): Diagnosis | undefined {

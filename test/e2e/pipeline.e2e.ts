@@ -1,0 +1,207 @@
+/**
+ * Scenarios 2–4 on the repository's pipeline sample (config/samples/rayservice_pipeline.yaml):
+ * serving through `<name>-serve-svc`, an in-place serveConfigV2 update and a zero-downtime cluster
+ * upgrade, both under continuous load from a client pod, which must see no failed request.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import yaml from 'js-yaml';
+import { ClusterClient } from './client.ts';
+import { LoadClient } from './load.ts';
+import {
+  apply,
+  condition,
+  deleteAndWait,
+  installOperator,
+  type KubeObject,
+  kubectl,
+  kubectlJson,
+  pods,
+  repoRoot,
+  waitFor,
+} from './support.ts';
+
+const name = 'pipeline';
+const serveUrl = `http://${name}-serve-svc.default.svc.cluster.local:8000/analyze`;
+const text =
+  'The new solar farm opened this week. Residents are delighted with the cleaner air. ' +
+  'The council plans a second farm next year. Critics worry about the cost to taxpayers.';
+
+interface ServiceStatus {
+  rayClusterName?: string;
+  applicationStatuses?: Record<string, { status?: string }>;
+}
+
+async function rayService(): Promise<
+  KubeObject & { status?: { activeServiceStatus?: ServiceStatus; pendingServiceStatus?: ServiceStatus } }
+> {
+  return kubectlJson(['get', 'rayservice', name]);
+}
+
+async function headPod(cluster: string): Promise<string> {
+  const [head] = await pods('default', `rayline.dev/cluster=${cluster},rayline.dev/node-type=head`);
+  assert.ok(head, `a head pod of ${cluster}`);
+  return head.name;
+}
+
+async function serveStatus(cluster: string): Promise<{
+  applications: Record<
+    string,
+    {
+      status: string;
+      deployments: Record<string, { status: string; replica_states: Record<string, number> }>;
+    }
+  >;
+}> {
+  const out = await kubectl(['exec', await headPod(cluster), '--', 'rayline', 'serve', 'status']);
+  return yaml.load(out) as never;
+}
+
+describe('pipeline RayService from config/samples', () => {
+  let client: ClusterClient;
+  let cluster = '';
+
+  before(async () => {
+    await installOperator();
+    client = await ClusterClient.start();
+    await apply({ file: 'config/samples/rayservice_pipeline.yaml' });
+    const service = await waitFor(
+      'RayService pipeline Ready',
+      async () => {
+        const rs = await rayService();
+        return condition(rs, 'Ready')?.status === 'True' ? rs : undefined;
+      },
+      600_000,
+      1000,
+    );
+    cluster = service.status?.activeServiceStatus?.rayClusterName ?? '';
+    assert.ok(cluster, 'the RayService names its active cluster');
+  });
+
+  after(async () => {
+    await deleteAndWait('rayservice', name, 'default', `rayline.dev/cluster`);
+    await client?.delete();
+  });
+
+  test('answers POST /analyze through the serve service', async () => {
+    const answer = await client.request(serveUrl, { text });
+    assert.equal(answer.status, 200, answer.body);
+    const result = JSON.parse(answer.body);
+    assert.equal(result.original_length, 28);
+    assert.equal(result.sentiment.label, 'POSITIVE');
+    assert.equal(typeof result.summary, 'string');
+    assert.ok(text.includes(result.summary), 'the summary quotes the text');
+  });
+
+  test('kubectl shows the head and both workers Running and Ready', async () => {
+    const nodes = await pods('default', `rayline.dev/cluster=${cluster}`);
+    assert.deepEqual(nodes.map((p) => [p.labels['rayline.dev/node-type'], p.phase, p.ready]).sort(), [
+      ['head', 'Running', true],
+      ['worker', 'Running', true],
+      ['worker', 'Running', true],
+    ]);
+  });
+
+  test('rayline serve status in the head shows the app RUNNING', async () => {
+    const status = await serveStatus(cluster);
+    assert.equal(status.applications.pipeline.status, 'RUNNING');
+    assert.deepEqual(status.applications.pipeline.deployments.Preprocessor.replica_states, { RUNNING: 2 });
+  });
+
+  test('an in-place serveConfigV2 update keeps the cluster and fails no request', async () => {
+    const load = await LoadClient.start('load-inplace', serveUrl, 50, { text });
+    const sample = yaml.load(
+      await readFile(`${repoRoot}config/samples/rayservice_pipeline.yaml`, 'utf8'),
+    ) as {
+      spec: { serveConfigV2: string };
+    };
+    const config = yaml.load(sample.spec.serveConfigV2) as { applications: { deployments: object[] }[] };
+    config.applications[0].deployments = [
+      { name: 'Preprocessor', num_replicas: 3 },
+      { name: 'SummaryModel', user_config: { ratio: 1 } },
+    ];
+    await kubectl([
+      'patch',
+      'rayservice',
+      name,
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { serveConfigV2: yaml.dump(config) } }),
+    ]);
+    await waitFor('the summary to keep every sentence (user_config applied)', async () => {
+      const answer = await client.request(serveUrl, { text });
+      return answer.status === 200 && JSON.parse(answer.body).summary === text;
+    });
+    await waitFor('3 Preprocessor replicas RUNNING', async () => {
+      const status = await serveStatus(cluster);
+      return (
+        status.applications.pipeline.deployments.Preprocessor.replica_states.RUNNING === 3 &&
+        Object.keys(status.applications.pipeline.deployments.Preprocessor.replica_states).length === 1
+      );
+    });
+    const rs = await rayService();
+    assert.equal(rs.status?.activeServiceStatus?.rayClusterName, cluster, 'same cluster');
+    assert.equal(rs.status?.pendingServiceStatus?.rayClusterName, undefined, 'no pending cluster');
+    await load.waitForOk(100);
+    const stats = await load.stop();
+    console.log(
+      `in-place update under load: ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
+    );
+    assert.deepEqual(stats.failures, []);
+    assert.equal(stats.failed, 0);
+    assert.ok(stats.ok >= 100);
+  });
+
+  test('a cluster upgrade switches to a new cluster with no failed request', async () => {
+    const load = await LoadClient.start('load-upgrade', serveUrl, 50, { text });
+    const patch = [
+      { op: 'add', path: '/spec/rayClusterDeletionDelaySeconds', value: 10 },
+      {
+        op: 'add',
+        path: '/spec/rayClusterConfig/headGroupSpec/template/metadata',
+        value: { annotations: { 'e2e.rayline.dev/revision': '2' } },
+      },
+    ];
+    const started = Date.now();
+    await kubectl(['patch', 'rayservice', name, '--type=json', '-p', JSON.stringify(patch)]);
+    const pendingNames = new Set<string>();
+    const next = await waitFor(
+      'the switch to a new cluster',
+      async () => {
+        const rs = await rayService();
+        const pending = rs.status?.pendingServiceStatus?.rayClusterName;
+        if (pending) pendingNames.add(pending);
+        const active = rs.status?.activeServiceStatus?.rayClusterName;
+        return active && active !== cluster ? active : undefined;
+      },
+      600_000,
+      500,
+    );
+    const switchS = (Date.now() - started) / 1000;
+    assert.deepEqual([...pendingNames], [next], 'exactly one pending cluster, the one switched to');
+    await waitFor(
+      `old cluster ${cluster} deleted`,
+      async () => {
+        const list = await kubectlJson<{ items: KubeObject[] }>(['get', 'rayclusters']);
+        return !list.items.some((c) => c.metadata.name === cluster);
+      },
+      180_000,
+    );
+    await waitFor(
+      `pods of ${cluster} gone`,
+      async () => (await pods('default', `rayline.dev/cluster=${cluster}`)).length === 0,
+    );
+    const deletedS = (Date.now() - started) / 1000;
+    await load.waitForOk(100);
+    const stats = await load.stop();
+    console.log(
+      `cluster upgrade: switch after ${switchS.toFixed(1)} s, old cluster gone after ${deletedS.toFixed(1)} s, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
+    );
+    assert.deepEqual(stats.failures, []);
+    assert.equal(stats.failed, 0);
+    const rs = await rayService();
+    assert.equal(condition(rs, 'Ready')?.status, 'True');
+    cluster = next;
+  });
+});
