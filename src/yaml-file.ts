@@ -1,9 +1,12 @@
 /** Reads a YAML (or JSON) file the user names, with errors that name the file and what it is. */
 import { readFileSync } from 'node:fs';
-import yaml from 'js-yaml';
 import { RaylineError } from './errors.ts';
+import { parseYamlDocument } from './schema/document.ts';
 
-/** `what` names the file's role in messages, e.g. 'config file', 'autoscaling config'. */
+/**
+ * `what` names the file's role in messages, e.g. 'config file', 'autoscaling config'. The document
+ * is bounded as the REST API bounds a body: depth, and size with YAML aliases expanded.
+ */
 export function readYamlFile(file: string, what: string): unknown {
   let text: string;
   try {
@@ -17,15 +20,16 @@ export function readYamlFile(file: string, what: string): unknown {
       },
     );
   }
-  try {
-    return yaml.load(text) ?? {};
-  } catch (error) {
+  const parsed = parseYamlDocument(text);
+  if (!parsed.ok) {
+    const problem = parsed.issues.map((i) => i.message).join('; ');
     throw new RaylineError(
       'RL_CONFIG_INVALID',
-      `${what} '${file}' is not valid YAML: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
+      problem.startsWith('not valid YAML')
+        ? `${what} '${file}' is ${problem}`
+        : `${what} '${file}' is refused: ${problem}`,
+      { issues: parsed.issues },
     );
   }
+  return parsed.value;
 }

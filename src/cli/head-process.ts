@@ -13,6 +13,8 @@ export interface ForegroundHeadOptions {
   dashboardPort: number;
   metricsPort: number;
   token?: string;
+  /** Without a token, bind the REST API and cluster port beyond loopback anyway. */
+  allowUnauthenticated?: boolean;
   node?: NodeFlags;
   nodeId?: string;
   /** `rayline start --head`: listen for workers (absent for `serve run`). */
@@ -34,6 +36,7 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     dashboardPort: options.dashboardPort,
     metricsPort: options.metricsPort,
     token: options.token,
+    allowUnauthenticated: options.allowUnauthenticated,
     accessLog: logging?.enable_access_log ?? true,
     baseDir: process.cwd(),
     debug: process.env.RAYLINE_DEBUG === '1',

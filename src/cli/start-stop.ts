@@ -70,6 +70,10 @@ export function registerStartStop(program: Command): void {
     .option('--proxy-port <port>', 'HTTP proxy port', Number, 8000)
     .option('--metrics-port <port>', 'Prometheus metrics port', Number, 8080)
     .option('--token <token>', 'bearer token for the REST API (env RAYLINE_API_TOKEN)')
+    .option(
+      '--allow-unauthenticated',
+      'head without a token: bind the REST API and cluster port beyond loopback anyway (anyone who reaches them can deploy code)',
+    )
     .option('--num-cpus <n>', 'CPUs this node offers to replicas')
     .option('--num-gpus <n>', 'GPUs this node offers to replicas')
     .option('--memory <bytes>', 'memory this node offers to replicas, in bytes')
@@ -113,6 +117,7 @@ export function registerStartStop(program: Command): void {
           dashboardPort: options.dashboardPort,
           metricsPort: options.metricsPort,
           token,
+          allowUnauthenticated: Boolean(options.allowUnauthenticated),
           node,
           nodeId,
           cluster: { host: token ? '0.0.0.0' : ip, port: options.port, ip },

@@ -37,6 +37,19 @@ export function proxyMetrics(registry: Registry) {
 }
 export type ProxyMetrics = ReturnType<typeof proxyMetrics>;
 
+/** Rayline's own: connections a listening port closed before they authenticated. */
+export function connectionMetrics(registry: Registry) {
+  return {
+    preAuthRefused: new Counter({
+      name: 'rayline_preauth_connections_refused_total',
+      help: 'Connections closed before they authenticated: over the port or per-source limit, too many bytes, or too slow',
+      labelNames: ['port', 'reason'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type ConnectionMetrics = ReturnType<typeof connectionMetrics>;
+
 export function handleMetrics(registry: Registry) {
   return {
     requests: new Counter({

@@ -8,10 +8,11 @@ import net from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.ts';
-import { handleMetrics, proxyMetrics } from '../observability/metrics.ts';
+import { connectionMetrics, handleMetrics, proxyMetrics } from '../observability/metrics.ts';
 import { type HttpOptions, httpOptionsSchema } from '../schema/serve-config.ts';
 import { Channel, parseHostPort } from './cluster/channel.ts';
 import type { NodeInfo, ReplicaLaunchOrder, ReplicaReport, ToHead, ToNode } from './cluster/protocol.ts';
+import { replicaCredential } from './cluster/token.ts';
 import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
@@ -20,6 +21,7 @@ import type { ResourceSet } from './placement/types.ts';
 import { HttpProxy } from './proxy/proxy.ts';
 import { CallRouter } from './router/call-router.ts';
 import { trackQueues } from './router/queue-metrics.ts';
+import { PreAuthGate, preAuthDefaults } from './transport/preauth-gate.ts';
 
 export interface WorkerOptions {
   log: Logger;
@@ -67,14 +69,26 @@ export class Worker {
   #reconnectMs = 250;
   #stopping = false;
   #proxyAddress: string | undefined;
+  readonly #credential: string | undefined;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
     this.#node = new LocalNode(options.output, options.nodeId);
     this.#router.nodeId = options.nodeId;
-    this.#router.token = options.token;
+    // Replicas and their callers hold the replica credential; the admin token stays in this process.
+    this.#credential = options.token === undefined ? undefined : replicaCredential(options.token);
+    this.#router.token = this.#credential;
     trackQueues(this.#router, handleMetrics(this.#registry), 'proxy');
+    const refused = connectionMetrics(this.#registry).preAuthRefused;
+    const gate = (port: 'proxy' | 'metrics') =>
+      new PreAuthGate({
+        port,
+        limits: preAuthDefaults[port],
+        log: options.log.child({ component: 'connections' }),
+        onRefused: (reason) => refused.inc({ port, reason }),
+      });
     this.proxy = new HttpProxy({
+      gate: gate('proxy'),
       http: httpOptionsSchema.parse(options.http ?? {}),
       router: this.#router,
       log: options.log.child({ component: 'proxy' }),
@@ -82,10 +96,14 @@ export class Worker {
       nodeId: options.nodeId,
       accessLog: options.accessLog ?? true,
     });
-    this.metricsServer = createMetricsServer(this.#registry, () => {
-      this.proxy.refreshGauges();
-      return nodeMetrics(this.#registry, this.#node.replicas.values());
-    });
+    this.metricsServer = createMetricsServer(
+      this.#registry,
+      () => {
+        this.proxy.refreshGauges();
+        return nodeMetrics(this.#registry, this.#node.replicas.values());
+      },
+      gate('metrics'),
+    );
     const { total, gpuIds } = nodeResources(options.resources, detectResources());
     this.#info = {
       id: options.nodeId,
@@ -118,6 +136,8 @@ export class Worker {
     const socket = net.connect(parseHostPort(this.#options.headAddress));
     const channel = new Channel<ToNode, ToHead>(socket);
     socket.once('connect', () => {
+      // The token goes alone first: the head holds only a few bytes for a peer it does not know.
+      channel.send({ t: 'auth', token: this.#options.token ?? '' });
       channel.send({
         t: 'hello',
         token: this.#options.token ?? '',
@@ -223,7 +243,7 @@ export class Worker {
       this.#send({ t: 'start-failed', id: order.spec.replicaId, message, nodeLeaving: true });
       return;
     }
-    const { token } = this.#options;
+    const token = this.#credential;
     const process = this.#node.launch({
       spec: {
         ...order.spec,

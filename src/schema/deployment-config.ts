@@ -4,6 +4,7 @@
  * config > code > defaults.
  */
 import { z } from 'zod';
+import { sizeProblem, valueLimits } from './document.ts';
 
 const positive = z.number().positive();
 const nonNegative = z.number().nonnegative();
@@ -141,7 +142,13 @@ export const deploymentOptionsSchema = z
       .int()
       .refine((n) => n === -1 || n > 0, 'must be -1 (no limit) or a positive integer')
       .optional(),
-    user_config: z.unknown().optional(),
+    user_config: z
+      .unknown()
+      .superRefine((value, ctx) => {
+        const problem = sizeProblem(value, valueLimits, 'user_config');
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     autoscaling_config: autoscalingOptionsSchema.nullable().optional(),
     ray_actor_options: rayActorOptionsSchema.optional(),
     placement_group_bundles: z.array(z.record(z.string(), nonNegative)).min(1).nullable().optional(),

@@ -313,6 +313,7 @@ test("an empty config is valid and gets Ray's defaults", () => {
     request_timeout_s: null,
     keep_alive_timeout_s: 90,
     body_limit_bytes: 32 * 1024 * 1024,
+    buffered_body_limit_bytes: 256 * 1024 * 1024,
     root_path: '',
   });
   assert.deepEqual(config.logging_config, { encoding: 'TEXT', log_level: 'INFO', enable_access_log: true });

@@ -4,13 +4,52 @@
  */
 import { z } from 'zod';
 import { deploymentOptionsSchema, loggingConfigSchema } from './deployment-config.ts';
+import { documentLimits, sizeProblem, valueLimits } from './document.ts';
 import { formatIssues, type ValidationIssue } from './issues.ts';
+
+/** ASCII a URL path may hold as it is (RFC 3986 pchar and "/"), and percent-escapes. */
+const PREFIX_ASCII = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$/;
+
+/**
+ * What is wrong with a route prefix, if anything. Prefixes are written as URL paths, percent-escaped
+ * or not (`/caf%C3%A9` and `/café` are the same prefix), and stored and matched decoded.
+ */
+function routePrefixProblem(p: string): string | undefined {
+  if (!p.startsWith('/')) return 'must start with "/"';
+  if (p !== '/' && p.endsWith('/')) return 'must not end with "/" (except the root "/")';
+  if (/[{}]/.test(p)) return 'must not contain "{" or "}"';
+  // Non-ASCII letters are fine (they are matched decoded); controls and spaces are not.
+  const ascii = p.replace(/[^\p{ASCII}]/gu, (c) => (/[\p{Cc}\p{Z}]/u.test(c) ? ' ' : 'a'));
+  if (!PREFIX_ASCII.test(ascii)) {
+    return 'may hold only letters, digits, "/", percent-escapes and -._~!$&\'()*+,;=:@ (no spaces, quotes, controls, "?", "#" or "\\")';
+  }
+  if (/%2f/i.test(p)) return 'must not contain an encoded "/" (%2F)';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(p);
+  } catch {
+    return 'holds a percent-escape that is not UTF-8';
+  }
+  if (/[\p{Cc}\p{Z}%]/u.test(decoded)) return 'must not encode controls, spaces or "%"';
+  if (decoded.includes('//') || /(^|\/)\.\.?(\/|$)/.test(decoded)) {
+    return 'must not hold empty, "." or ".." segments';
+  }
+  return undefined;
+}
 
 const routePrefix = z
   .string()
-  .refine((p) => p.startsWith('/'), 'must start with "/"')
-  .refine((p) => p === '/' || !p.endsWith('/'), 'must not end with "/" (except the root "/")')
-  .refine((p) => !/[{}]/.test(p), 'must not contain "{" or "}"');
+  .superRefine((p, ctx) => {
+    const problem = routePrefixProblem(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .transform((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p; // refused above
+    }
+  });
 
 /** `path/to/module:exportName` */
 export const importPathPattern = /^[^:\s]+:[A-Za-z_$][\w$]*$/;
@@ -43,7 +82,13 @@ export const applicationSchema = z
     name: z.string().min(1).default('default'),
     route_prefix: routePrefix.nullable().default('/'),
     import_path: importPath,
-    args: z.record(z.string(), z.unknown()).default({}),
+    args: z
+      .record(z.string(), z.unknown())
+      .superRefine((value, ctx) => {
+        const problem = sizeProblem(value, valueLimits, 'args');
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default({}),
     runtime_env: runtimeEnvSchema.default({}),
     deployments: z.array(deploymentOverrideSchema).default([]),
     logging_config: loggingConfigSchema.partial().optional(),
@@ -74,6 +119,15 @@ export const httpOptionsSchema = z.strictObject({
     .int()
     .positive()
     .default(32 * 1024 * 1024),
+  /**
+   * Rayline: request bytes a proxy holds at once over all requests (bodies being read or waiting
+   * for their answer); beyond it a request is answered 503 with Retry-After.
+   */
+  buffered_body_limit_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024 * 1024),
   root_path: z.string().default(''),
 });
 
@@ -120,6 +174,9 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; issues: Valid
 
 /** Validates an already-parsed document (JSON or YAML) against the serve config schema. */
 export function parseServeConfig(input: unknown): ParseResult<ServeConfig> {
+  // Measured before the schema walks it: an alias-expanded document could make that walk endless.
+  const problem = sizeProblem(input, documentLimits, '(document)');
+  if (problem) return { ok: false, issues: [{ path: '(document)', message: problem }] };
   const result = serveConfigSchema.safeParse(input);
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, issues: formatIssues(result.error) };

@@ -11,15 +11,13 @@ import type { DeploymentRoute } from '../router/deployment-router.ts';
 
 export type ProxyLocation = 'EveryNode' | 'HeadOnly' | 'Disabled';
 
+import { PreAuthGate, type PreAuthTicket, preAuthDefaults } from '../transport/preauth-gate.ts';
 import { Channel, serialize } from './channel.ts';
 import type { ClusterNode } from './cluster-node.ts';
 import type { ReplicaReport, ToHead, ToNode } from './protocol.ts';
 import { RemoteNode, type RemoteReplica } from './remote-node.ts';
 import { tokensEqual } from './token.ts';
 
-/** A hello carries the node and its replica reports; more than this before it is refused. */
-const HELLO_LIMIT_BYTES = 8 * 1024 * 1024;
-const HELLO_DEADLINE_MS = 10_000;
 /** A node heard from this recently keeps its id against a second hello with it (two heartbeats). */
 const ID_IN_USE_MS = 2_500;
 
@@ -55,6 +53,8 @@ export interface HeadClusterOptions {
   local: ClusterNode;
   log: Logger;
   token?: string;
+  /** Bounds peers that have not presented the token yet (connections, bytes, time). */
+  gate?: PreAuthGate;
   /** Silence after which a worker is lost; default 10 s (RAYLINE_NODE_TIMEOUT_S). */
   nodeTimeoutMs?: number;
   /** Nodes or orphans changed: reconcile. */
@@ -67,6 +67,7 @@ export class HeadCluster {
   #orphans: Orphan[] = [];
   readonly #options: HeadClusterOptions;
   readonly #timeoutMs: number;
+  readonly #gate: PreAuthGate;
   #server: net.Server | undefined;
   #watchdog: NodeJS.Timeout;
   #lastPublished: [DeploymentRoute[], AppRoute[]] | undefined;
@@ -74,6 +75,8 @@ export class HeadCluster {
   constructor(options: HeadClusterOptions) {
     this.#options = options;
     this.local = options.local;
+    this.#gate =
+      options.gate ?? new PreAuthGate({ port: 'cluster', limits: preAuthDefaults.cluster, log: options.log });
     this.#timeoutMs = options.nodeTimeoutMs ?? Number(process.env.RAYLINE_NODE_TIMEOUT_S ?? 10) * 1000;
     this.#watchdog = setInterval(() => this.#checkSilence(), Math.min(1000, this.#timeoutMs / 2));
     this.#watchdog.unref();
@@ -159,30 +162,26 @@ export class HeadCluster {
   }
 
   #accept(socket: net.Socket): void {
-    const channel = new Channel<ToHead, ToNode>(socket, { unauthenticatedLimitBytes: HELLO_LIMIT_BYTES });
+    const ticket = this.#gate.admit(socket);
+    if (!ticket) return;
+    const channel = new Channel<ToHead, ToNode>(socket);
     let node: RemoteNode | undefined;
     const log = this.#options.log;
-    const deadline = setTimeout(() => {
-      if (!node) channel.close(new Error('no hello in time'));
-    }, HELLO_DEADLINE_MS);
-    deadline.unref();
     channel.onMessage = (message) => {
       if (node && message.t === 'leaving') return this.#forget(node, 'node left the cluster');
       if (node) return node.onMessage(message);
-      const hello = message.t === 'hello' ? helloProblem(message) : 'the first message must be a hello';
+      if (message.t === 'auth' && !channel.authenticated) {
+        this.#authenticate(channel, ticket, (message as { token?: unknown }).token);
+        return;
+      }
+      const hello = message.t === 'hello' ? helloProblem(message) : 'the first message must be auth or hello';
       if (hello) {
         log.warn({ peer: socket.remoteAddress }, `refused a node: ${hello}`);
         channel.close();
         return;
       }
       const h = message as Extract<ToHead, { t: 'hello' }>;
-      const expected = this.#options.token;
-      if (expected !== undefined && !tokensEqual(h.token, expected)) {
-        log.warn({ node: h.node.id, peer: socket.remoteAddress }, 'refused a node without the cluster token');
-        channel.send({ t: 'refused', reason: 'wrong or missing cluster token' });
-        channel.close();
-        return;
-      }
+      if (!channel.authenticated && !this.#authenticate(channel, ticket, h.token, h.node.id)) return;
       const holder = this.#workers.get(h.node.id);
       if (holder?.channel && !holder.channel.closed && Date.now() - holder.lastSeenMs < ID_IN_USE_MS) {
         // Another live session holds this id (a duplicate --node-id): taking it over would flap.
@@ -194,16 +193,35 @@ export class HeadCluster {
         channel.close();
         return;
       }
-      clearTimeout(deadline);
-      channel.authenticated = true;
       node = this.#register(h, channel);
     };
     channel.onClose = () => {
-      clearTimeout(deadline);
       if (node && node.channel === channel) {
         log.warn({ node: node.id }, 'lost the connection to a node; waiting for it to come back');
       }
     };
+  }
+
+  /** Checks a presented cluster token; a peer without it is told so and closed. */
+  #authenticate(
+    channel: Channel<ToHead, ToNode>,
+    ticket: PreAuthTicket,
+    presented: unknown,
+    nodeId?: string,
+  ): boolean {
+    const expected = this.#options.token;
+    if (expected !== undefined && (typeof presented !== 'string' || !tokensEqual(presented, expected))) {
+      this.#options.log.warn(
+        { node: nodeId, peer: channel.socket.remoteAddress },
+        'refused a node without the cluster token',
+      );
+      channel.send({ t: 'refused', reason: 'wrong or missing cluster token' });
+      channel.close();
+      return false;
+    }
+    ticket.authenticated();
+    channel.authenticated = true;
+    return true;
   }
 
   #register(hello: Extract<ToHead, { t: 'hello' }>, channel: Channel<ToHead, ToNode>): RemoteNode {

@@ -42,6 +42,12 @@ export interface ReplicaReport extends ReplicaLaunchOrder {
 }
 
 export type ToHead =
+  /**
+   * First on a connection: the cluster token alone, a few bytes, so that the head holds little for
+   * a peer it does not know yet. The hello after it may be as large as the node's replica reports.
+   */
+  | { t: 'auth'; token: string }
+  /** `token` is checked when no `auth` came first (a small hello may authenticate itself). */
   | { t: 'hello'; token: string; node: NodeInfo; replicas: ReplicaReport[] }
   | { t: 'heartbeat'; proxyHealthy: boolean }
   /** The node is shutting down on purpose: forget it now rather than after the timeout. */

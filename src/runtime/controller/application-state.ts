@@ -6,6 +6,8 @@ import type { ApplicationDetails, ApplicationStatus } from './status.ts';
 export interface ApplicationState {
   name: string;
   config: ApplicationConfig;
+  /** `config` as JSON, computed once: what a new config is compared with. */
+  configKey: string;
   /** Increments on every (re)deploy so that a slow build of an older config is discarded. */
   generation: number;
   building: boolean;

@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { type ErrorCode, RaylineError } from '../../errors.ts';
 import type { DeploymentOptionsInput } from '../../schema/deployment-config.ts';
-import { childExecArgv, entryPath } from '../node/child-entry.ts';
+import { childExecArgv, entryPath, inheritedEnv } from '../node/child-entry.ts';
 
 const buildMain = entryPath('./build-main.ts', import.meta.url);
 
@@ -31,7 +31,7 @@ export function buildApplication(
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...childExecArgv(), buildMain], {
       cwd: request.workingDir,
-      env: { ...process.env, ...env },
+      env: { ...inheritedEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -79,4 +79,56 @@ export function buildApplication(
     });
     child.send(request);
   });
+}
+
+/**
+ * Runs builds a few at a time (about the machine's cores): a config with a hundred applications
+ * would otherwise start a hundred Node processes at once, starving the head that serves traffic.
+ */
+export class BuildPool {
+  readonly size: number;
+  #running = 0;
+  readonly #queue: (() => void)[] = [];
+
+  constructor(size: number) {
+    this.size = Math.max(1, Math.floor(size));
+  }
+
+  /** Builds running now, and waiting. */
+  get running(): number {
+    return this.#running;
+  }
+
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /** Runs `job` when a slot is free; answers undefined, without running it, if it is stale by then. */
+  run<T>(job: () => Promise<T>, stale: () => boolean): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      const start = () => {
+        if (stale()) {
+          resolve(undefined);
+          return;
+        }
+        this.#running++;
+        let result: Promise<T>;
+        try {
+          result = job();
+        } catch (error) {
+          result = Promise.reject(error);
+        }
+        result.then(resolve, reject).finally(() => {
+          this.#running--;
+          this.#next();
+        });
+      };
+      this.#queue.push(start);
+      this.#next();
+    });
+  }
+
+  #next(): void {
+    while (this.#running < this.size && this.#queue.length > 0) this.#queue.shift()!();
+  }
 }

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -18,10 +19,17 @@ import type { ResourceDemand } from '../placement/types.ts';
 import type { QueuedCount } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
 import { type ApplicationState, applicationDetails, applicationStatus } from './application-state.ts';
-import { type BuiltDeployment, buildApplication } from './builder.ts';
+import { BuildPool, type BuiltDeployment, buildApplication } from './builder.ts';
 import { type DeploymentContext, DeploymentState, type DeploymentTarget } from './deployment-state.ts';
 import { Placer } from './placer.ts';
 import type { ApplicationDetails, ServeInstanceDetails } from './status.ts';
+
+/** What `ServeController.plan` decided: applications to (re)deploy and to delete. */
+export interface ApplyPlan {
+  config: ServeConfig;
+  deploy: { config: ApplicationConfig; key: string }[];
+  remove: string[];
+}
 
 export interface AppRoute {
   routePrefix: string;
@@ -47,6 +55,8 @@ export interface ControllerOptions {
   recovery?: { nodeIds: string[]; deadlineMs: number };
   /** Calls waiting at callers in this process (the proxy), for autoscaling. */
   callerQueued(): QueuedCount[];
+  /** Build processes at once; default the machine's cores. */
+  buildConcurrency?: number;
 }
 
 /** How long a reported replica may wait for its deployment to claim it, once every app is built. */
@@ -70,6 +80,7 @@ export class ServeController {
   #autoscaleTicker: NodeJS.Timeout;
   #lastPublished = '';
   readonly #placer: Placer;
+  readonly #builds: BuildPool;
   /**
    * Workers keep the tables of a head that restarted until this head's first table, which goes out
    * only after the first apply (or delete) and once every application is built: before that, its
@@ -84,6 +95,7 @@ export class ServeController {
     this.#recovery = options.recovery;
     const { cluster } = options;
     this.#placer = new Placer(() => cluster.nodes());
+    this.#builds = new BuildPool(options.buildConcurrency ?? availableParallelism());
     this.#ctx = {
       place: (requests) => this.#placer.place(requests),
       release: (id) => this.#placer.release(id),
@@ -112,21 +124,42 @@ export class ServeController {
     return this.#config;
   }
 
-  /** Applies a validated config: new or changed applications deploy, missing ones are deleted. */
-  apply(config: ServeConfig): void {
-    this.#config = config;
-    this.#applied = true;
-    const listed = new Set(config.applications.map((a) => a.name));
+  /**
+   * What applying a validated config would change, computed without changing anything: anything
+   * that can fail fails here, before `commit`. Comparisons use each application's config as text,
+   * computed once (the schema bounds its size).
+   */
+  plan(config: ServeConfig): ApplyPlan {
+    const deploy: { config: ApplicationConfig; key: string }[] = [];
+    const listed = new Set<string>();
     for (const app of config.applications) {
+      listed.add(app.name);
+      const key = JSON.stringify(app);
       const existing = this.#apps.get(app.name);
-      const unchanged =
-        existing && !existing.deleting && JSON.stringify(existing.config) === JSON.stringify(app);
+      const unchanged = existing && !existing.deleting && existing.configKey === key;
       // Re-applying the same config retries an application that failed (the user may have fixed the code).
       if (unchanged && applicationStatus(existing).status !== 'DEPLOY_FAILED') continue;
-      this.#deploy(app, existing);
+      deploy.push({ config: app, key });
     }
-    for (const app of this.#apps.values()) if (!listed.has(app.name)) this.#delete(app);
+    const remove = [...this.#apps.values()].filter((a) => !listed.has(a.name)).map((a) => a.name);
+    return { config, deploy, remove };
+  }
+
+  /** Makes a plan the controller's goal: new or changed applications deploy, missing ones are deleted. */
+  commit(plan: ApplyPlan): void {
+    this.#config = plan.config;
+    this.#applied = true;
+    for (const { config, key } of plan.deploy) this.#deploy(config, key, this.#apps.get(config.name));
+    for (const name of plan.remove) {
+      const app = this.#apps.get(name);
+      if (app) this.#delete(app);
+    }
     this.#schedule();
+  }
+
+  /** Plans and commits a validated config. */
+  apply(config: ServeConfig): void {
+    this.commit(this.plan(config));
   }
 
   /** Deletes every application (REST DELETE, `serve shutdown`). */
@@ -137,10 +170,11 @@ export class ServeController {
     this.#schedule();
   }
 
-  #deploy(config: ApplicationConfig, existing: ApplicationState | undefined): void {
+  #deploy(config: ApplicationConfig, configKey: string, existing: ApplicationState | undefined): void {
     const app: ApplicationState = existing ?? {
       name: config.name,
       config,
+      configKey,
       generation: 0,
       building: false,
       buildError: '',
@@ -151,6 +185,7 @@ export class ServeController {
       lastDeployedTimeS: 0,
     };
     app.config = config;
+    app.configKey = configKey;
     app.generation++;
     app.building = true;
     app.buildError = '';
@@ -165,23 +200,30 @@ export class ServeController {
       this.#failBuild(app, `runtime_env.working_dir '${workingDir}' does not exist`);
       return;
     }
-    buildApplication(
-      { importPath: config.import_path, workingDir, args: config.args },
-      env,
-      this.#options.output,
-    ).then(
-      (built) => {
-        if (app.generation !== generation) return;
-        try {
-          this.#applyGraph(app, built, workingDir, env);
-        } catch (error) {
-          this.#failBuild(app, (error as Error).message);
-        }
-      },
-      (error: Error) => {
-        if (app.generation === generation) this.#failBuild(app, error.message);
-      },
-    );
+    // Builds wait for a slot in the pool; one whose config was replaced meanwhile never starts.
+    this.#builds
+      .run(
+        () =>
+          buildApplication(
+            { importPath: config.import_path, workingDir, args: config.args },
+            env,
+            this.#options.output,
+          ),
+        () => app.generation !== generation,
+      )
+      .then(
+        (built) => {
+          if (built === undefined || app.generation !== generation) return;
+          try {
+            this.#applyGraph(app, built, workingDir, env);
+          } catch (error) {
+            this.#failBuild(app, (error as Error).message);
+          }
+        },
+        (error: Error) => {
+          if (app.generation === generation) this.#failBuild(app, error.message);
+        },
+      );
   }
 
   #failBuild(app: ApplicationState, message: string): void {

@@ -17,3 +17,13 @@ export function childExecArgv(): string[] {
   const flag = '--conditions=rayline-source';
   return fromSources && !process.execArgv.includes(flag) ? [...process.execArgv, flag] : process.execArgv;
 }
+
+/** Variables a child running user code must not inherit: the cluster's admin token. */
+const SECRET_ENV = ['RAYLINE_API_TOKEN'];
+
+/** This process's environment without its secrets, for a replica or build (user code) to inherit. */
+export function inheritedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of SECRET_ENV) delete env[name];
+  return env;
+}

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { RaylineError } from '../../errors.ts';
 import type { FromReplica, ReplicaSpec, ToReplica } from '../replica/protocol.ts';
 import type { DeploymentRoute } from '../router/deployment-router.ts';
-import { childExecArgv, entryPath } from './child-entry.ts';
+import { childExecArgv, entryPath, inheritedEnv } from './child-entry.ts';
 import type { ReplicaHandle, ReplicaLoad } from './replica-handle.ts';
 
 const replicaMain = entryPath('../replica/main.ts', import.meta.url);
@@ -39,7 +39,7 @@ export class ReplicaProcess implements ReplicaHandle {
     this.#child = spawn(process.execPath, [...childExecArgv(), replicaMain], {
       cwd: options.cwd,
       env: {
-        ...process.env,
+        ...inheritedEnv(),
         ...options.env,
         RAYLINE_REPLICA_ID: spec.replicaId,
         ...(spec.nodeId ? { RAYLINE_NODE_ID: spec.nodeId } : {}),

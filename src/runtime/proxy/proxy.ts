@@ -3,9 +3,9 @@
  * that application's ingress deployment, and writes the replica's answer (whole or streamed) back.
  * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { type ErrorCode, ErrorCodes, type RaylineError } from '../../errors.ts';
+import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { ProxyMetrics } from '../../observability/metrics.ts';
 import type { HttpOptions } from '../../schema/serve-config.ts';
@@ -15,7 +15,8 @@ import type { CallMeta } from '../router/handle-port.ts';
 import { promptOfBody } from '../router/prefix-affinity.ts';
 import type { WireError } from '../router/wire-error.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
-import { RouteTable, type RouteTarget } from './route-table.ts';
+import { gateHttpServer, markAuthenticated, type PreAuthGate } from '../transport/preauth-gate.ts';
+import { RouteTable, type RouteTarget, routingPath } from './route-table.ts';
 
 export interface ProxyOptions {
   http: HttpOptions;
@@ -24,6 +25,8 @@ export interface ProxyOptions {
   metrics: ProxyMetrics;
   nodeId: string;
   accessLog: boolean;
+  /** Bounds connections that have not sent a whole request yet. */
+  gate?: PreAuthGate;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -167,6 +170,12 @@ export class HttpProxy {
   readonly #ongoing;
   readonly #labels = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
   #ongoingCount = 0;
+  /** Request bytes held now (bodies being read or waiting for their answer), and the most ever held. */
+  #bufferedBytes = 0;
+  #peakBufferedBytes = 0;
+  /** The response of each request in flight, so that a body's bytes are released when it ends. */
+  readonly #responses = new WeakMap<IncomingMessage, ServerResponse>();
+  #draining = false;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
@@ -180,19 +189,38 @@ export class HttpProxy {
       return503OnClosing: true,
     });
     const server = this.server;
+    server.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      // A public port: a connection is past its pre-auth bounds once a whole request head arrived.
+      markAuthenticated(req);
+      this.#responses.set(req, res);
+    });
+    if (options.gate) gateHttpServer(server.server, options.gate);
     server.removeAllContentTypeParsers();
-    server.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    server.addContentTypeParser('*', (req, payload, done) => this.#readBody(req.raw, payload, done));
     server.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _req, reply) => {
       const status = error.statusCode ?? 500;
-      const code = status === 413 ? 'RL_BODY_TOO_LARGE' : (error.code ?? 'RL_INTERNAL');
+      const code =
+        error instanceof RaylineError
+          ? error.code
+          : status === 413
+            ? 'RL_BODY_TOO_LARGE'
+            : status === 415
+              ? 'RL_UNSUPPORTED_MEDIA_TYPE'
+              : status === 400
+                ? 'RL_BAD_REQUEST'
+                : 'RL_INTERNAL';
       const message =
         status === 413
           ? `request body exceeds http_options.body_limit_bytes (${http.body_limit_bytes} bytes)`
           : error.message;
+      // The body may be partly unread: this connection ends with the answer.
+      if (status === 413 || status === 503) reply.header('connection', 'close');
+      if (status === 503) reply.header('retry-after', '1');
       reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
     });
     server.get('/-/healthz', (_req, reply) => {
-      if (this.routes.size === 0) reply.code(503).send('no applications are routable yet');
+      if (this.#draining) reply.code(503).send('draining');
+      else if (this.routes.size === 0) reply.code(503).send('no applications are routable yet');
       else reply.send('success');
     });
     server.get('/-/routes', (_req, reply) => {
@@ -201,10 +229,111 @@ export class HttpProxy {
     server.all('*', (req, reply) => this.#handle(req, reply));
   }
 
+  /** Request bytes held now, and the most held at once since the proxy started. */
+  get bufferedBytes(): { now: number; peak: number } {
+    return { now: this.#bufferedBytes, peak: this.#peakBufferedBytes };
+  }
+
+  /**
+   * Reads a request body within two limits: the request's own (`body_limit_bytes`, 413) and what
+   * all requests together may hold (`buffered_body_limit_bytes`, 503 with Retry-After). A body
+   * with a content-length reserves its size before a byte is read; its bytes are released when its
+   * response ends.
+   */
+  #readBody(
+    req: IncomingMessage,
+    payload: NodeJS.ReadableStream,
+    done: (error: Error | null, body?: Buffer) => void,
+  ): void {
+    const http = this.#options.http;
+    const limit = http.body_limit_bytes;
+    const cap = http.buffered_body_limit_bytes;
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    let reserved = 0;
+    let finished = false;
+    const release = () => {
+      this.#bufferedBytes -= reserved;
+      reserved = 0;
+    };
+    const reserve = (n: number): boolean => {
+      if (this.#bufferedBytes + n > cap) return false;
+      this.#bufferedBytes += n;
+      reserved += n;
+      if (this.#bufferedBytes > this.#peakBufferedBytes) this.#peakBufferedBytes = this.#bufferedBytes;
+      return true;
+    };
+    const tooLarge = () =>
+      new RaylineError(
+        'RL_BODY_TOO_LARGE',
+        `request body exceeds http_options.body_limit_bytes (${limit} bytes)`,
+      );
+    const busy = () =>
+      new RaylineError(
+        'RL_UNAVAILABLE',
+        `the proxy holds its limit of request bodies (http_options.buffered_body_limit_bytes, ${cap} bytes); retry shortly`,
+      );
+    const fail = (error: Error) => {
+      if (finished) return;
+      finished = true;
+      release();
+      payload.removeAllListeners('data');
+      payload.pause();
+      done(error);
+    };
+    if (declared > limit) {
+      fail(tooLarge());
+      return;
+    }
+    if (declared > 0 && !reserve(declared)) {
+      fail(busy());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    payload.on('data', (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > limit) return fail(tooLarge());
+      if (received > reserved && !reserve(received - reserved)) return fail(busy());
+      chunks.push(chunk);
+    });
+    payload.once('end', () => {
+      if (finished) return;
+      finished = true;
+      // More was reserved than came (a short body): keep only what is held.
+      if (reserved > received) {
+        this.#bufferedBytes -= reserved - received;
+        reserved = received;
+      }
+      const res = this.#responses.get(req);
+      if (res && !res.writableFinished && !res.destroyed) res.once('close', release);
+      else release();
+      done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
+    });
+    payload.once('error', (error: Error) => fail(error));
+    payload.once('close', () => {
+      if (!finished) fail(new RaylineError('RL_CANCELLED', 'the client closed the connection mid-body'));
+    });
+  }
+
+  /** From now on requests are answered 503 (the node is shutting down), not routed. */
+  drain(): void {
+    this.#draining = true;
+  }
+
   #handle(req: FastifyRequest, reply: FastifyReply): void {
     const url = req.url;
+    if (this.#draining) {
+      reply
+        .code(503)
+        .header('connection', 'close')
+        .header('retry-after', '1')
+        .type('application/json; charset=utf-8')
+        .send(errorBody('RL_UNAVAILABLE', 'this node is shutting down; retry on another node'));
+      return;
+    }
     const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    // The path the application sees (ServeRequest.path: dot segments resolved), decoded.
+    const path = routingPath(q === -1 ? url : url.slice(0, q));
     const route = this.routes.match(path);
     if (!route) {
       const known = Object.keys(this.routes.toJSON());

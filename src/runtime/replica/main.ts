@@ -8,7 +8,7 @@ import net from 'node:net';
 import { Registry } from 'prom-client';
 import { RaylineError } from '../../errors.ts';
 import { createLogger } from '../../observability/logger.ts';
-import { handleMetrics, replicaMetrics } from '../../observability/metrics.ts';
+import { connectionMetrics, handleMetrics, replicaMetrics } from '../../observability/metrics.ts';
 import { constructorArgs, walkApplication } from '../../serve/graph.ts';
 import { createHandle } from '../../serve/handle.ts';
 import { userMetricsJSON } from '../../serve/metrics.ts';
@@ -19,6 +19,7 @@ import { HandlePort } from '../router/handle-port.ts';
 import { trackQueues } from '../router/queue-metrics.ts';
 import { FrameKind } from '../transport/frame.ts';
 import { FramedSocket } from '../transport/framed-socket.ts';
+import { PreAuthGate, preAuthDefaults } from '../transport/preauth-gate.ts';
 import { loadApplication } from './load-app.ts';
 import type { FromReplica, ReplicaSpec, ToReplica } from './protocol.ts';
 import { Replica } from './replica.ts';
@@ -80,7 +81,14 @@ async function init(s: ReplicaSpec): Promise<void> {
   let tcpAddress: string | undefined;
   if (s.tcpHost !== undefined) {
     const token = s.clusterToken ?? '';
-    tcpServer = net.createServer((socket) => serveCaller(r, socket, token));
+    const refused = connectionMetrics(registry).preAuthRefused;
+    const gate = new PreAuthGate({
+      port: 'replica',
+      limits: preAuthDefaults.replica,
+      log,
+      onRefused: (reason) => refused.inc({ port: 'replica', reason }),
+    });
+    tcpServer = net.createServer((socket) => serveCaller(r, socket, { token, gate }));
     const port = await listen(tcpServer, { host: s.tcpHost, port: 0 });
     tcpAddress = `${s.tcpHost}:${port}`;
   }
@@ -103,36 +111,28 @@ function listen(srv: net.Server, options: net.ListenOptions): Promise<number> {
   });
 }
 
-const HELLO_LIMIT_BYTES = 4 * 1024;
-const HELLO_DEADLINE_MS = 10_000;
-
 /**
  * One caller's connection. On TCP (another node) the first frame must be a Hello with the
- * cluster token; anything else closes the connection before a call can run.
+ * cluster's replica credential; anything else closes the connection before a call can run. Until
+ * then the gate bounds the connection: a few kilobytes, a few seconds, a few at once per source.
  */
-function serveCaller(r: Replica, socket: net.Socket, token?: string): void {
-  let authenticated = token === undefined;
-  if (!authenticated) {
-    // Before the Hello, a peer gets a small first frame and a few seconds, not a buffer or a socket
-    // to hold: the first frame's length prefix is checked before the decoder would wait for it.
-    let prefix = Buffer.alloc(0);
-    const checkFirstFrame = (chunk: Buffer) => {
-      prefix = Buffer.concat([prefix, chunk]).subarray(0, 4);
-      if (prefix.length < 4) return;
-      socket.off('data', checkFirstFrame);
-      if (prefix.readUInt32BE(0) > HELLO_LIMIT_BYTES) socket.destroy();
-    };
-    socket.on('data', checkFirstFrame);
-    setTimeout(() => authenticated || socket.destroy(), HELLO_DEADLINE_MS).unref();
-  }
+function serveCaller(r: Replica, socket: net.Socket, tcp?: { token: string; gate: PreAuthGate }): void {
+  let authenticated = tcp === undefined;
+  const ticket = tcp?.gate.admit(socket);
+  if (tcp && !ticket) return;
   const framed = new FramedSocket(socket, (frame) => {
     if (authenticated) return r.onFrame(framed, frame);
     const presented = (frame.meta as { token?: unknown } | undefined)?.token;
-    if (frame.kind === FrameKind.Hello && typeof presented === 'string' && tokensEqual(presented, token!)) {
+    if (
+      frame.kind === FrameKind.Hello &&
+      typeof presented === 'string' &&
+      tokensEqual(presented, tcp!.token)
+    ) {
       authenticated = true;
+      ticket?.authenticated();
       return;
     }
-    log.warn({ peer: socket.remoteAddress }, 'refused a caller without the cluster token');
+    log.warn({ peer: socket.remoteAddress }, 'refused a caller without the replica credential');
     socket.destroy();
   });
   callers.add(framed);

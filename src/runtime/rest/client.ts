@@ -1,5 +1,5 @@
 /** Typed client of the REST API, shared by the CLI and the operator. */
-import { RaylineError } from '../../errors.ts';
+import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
 import type { ServeConfigInput } from '../../schema/serve-config.ts';
 import type { ServeInstanceDetails } from '../controller/status.ts';
 
@@ -36,8 +36,16 @@ export class ServeRestClient {
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     if (!res.ok) {
       const message = typeof parsed.message === 'string' ? parsed.message : text;
-      const code =
-        res.status === 401 ? 'RL_UNAUTHORIZED' : res.status === 400 ? 'RL_CONFIG_INVALID' : 'RL_INTERNAL';
+      // The server's own code when it sent one, else what its status means.
+      const sent = typeof parsed.code === 'string' ? parsed.code : parsed.error;
+      const code: ErrorCode =
+        typeof sent === 'string' && sent in ErrorCodes
+          ? (sent as ErrorCode)
+          : res.status === 401
+            ? 'RL_UNAUTHORIZED'
+            : res.status === 400
+              ? 'RL_CONFIG_INVALID'
+              : 'RL_INTERNAL';
       throw new RaylineError(code, `${method} ${url} answered ${res.status}: ${message}`, {
         issues: parsed.issues as { path: string; message: string }[] | undefined,
       });
