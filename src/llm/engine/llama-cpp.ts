@@ -24,6 +24,7 @@ import {
   LlamaText,
   resolveChatWrapper,
   type Token,
+  TokenBias,
 } from 'node-llama-cpp';
 import { RaylineError } from '../../errors.ts';
 import { ANY_OBJECT, toGrammarSchema, UnsupportedSchemaError } from './json-schema.ts';
@@ -117,6 +118,7 @@ export class LlamaCppEngine implements LLMEngine {
   #embedding: Promise<LlamaEmbeddingContext> | undefined;
   /** Grammars by schema: building one takes milliseconds, and clients repeat their schemas. */
   readonly #grammars = new Map<string, LlamaGrammar>();
+  #partialCharacters: TokenBias | undefined;
 
   private constructor(
     options: Required<LlamaCppOptions>,
@@ -234,6 +236,25 @@ export class LlamaCppEngine implements LLMEngine {
       paramsPrefix: text(call?.paramsPrefix, '('),
       suffix: text(call?.suffix, ')'),
     };
+  }
+
+  /**
+   * Bans the tokens that are only part of a UTF-8 character (byte-fallback tokens). llama.cpp's
+   * grammar lets invalid UTF-8 through without counting it, so under a grammar such tokens could
+   * break JSON or a string's length bound; banned, the model writes only characters it has whole
+   * tokens for.
+   */
+  get #wholeCharacters(): TokenBias {
+    if (this.#partialCharacters) return this.#partialCharacters;
+    const bias = new TokenBias(this.#model.tokenizer);
+    const size = this.#vocabularySize;
+    for (let t = 0; t < size && Number.isFinite(size); t++) {
+      const token = t as Token;
+      if (!this.#model.isEogToken(token) && this.#model.detokenize([token]).includes('\uFFFD'))
+        bias.set(token, 'never');
+    }
+    this.#partialCharacters = bias;
+    return bias;
   }
 
   /** A grammar for a schema of the subset (json-schema.ts), ending where the JSON ends. */
@@ -360,8 +381,12 @@ export class LlamaCppEngine implements LLMEngine {
             topP: sampling.topP,
             seed: sampling.seed,
             repeatPenalty,
-            grammarEvaluationState:
-              grammar && new LlamaGrammarEvaluationState({ model: engine.#model, grammar }),
+            ...(grammar
+              ? {
+                  grammarEvaluationState: new LlamaGrammarEvaluationState({ model: engine.#model, grammar }),
+                  tokenBias: engine.#wholeCharacters,
+                }
+              : {}),
           };
           // node-llama-cpp ends the iteration itself once a grammar is complete: a natural stop.
           finishReason = 'stop';

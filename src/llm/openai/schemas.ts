@@ -64,7 +64,7 @@ export const responseFormatSchema = z.discriminatedUnion(
       }),
     }),
   ],
-  { error: "response_format.type must be 'text', 'json_object' or 'json_schema'" },
+  { error: "must be 'text', 'json_object' or 'json_schema'" },
 );
 
 const functionName = z
@@ -81,10 +81,13 @@ const toolSchema = z.strictObject({
   }),
 });
 
-const toolChoiceSchema = z.union([
-  z.enum(['none', 'auto', 'required']),
-  z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: functionName }) }),
-]);
+const toolChoiceSchema = z.union(
+  [
+    z.enum(['none', 'auto', 'required']),
+    z.strictObject({ type: z.literal('function'), function: z.strictObject({ name: functionName }) }),
+  ],
+  { error: "must be 'none', 'auto', 'required' or {type: 'function', function: {name}}" },
+);
 
 const common = {
   model: z.string({ error: 'model is required' }).min(1),
@@ -122,7 +125,9 @@ const textParts = z
     }),
   )
   .transform((parts) => parts.map((p) => p.text).join(''));
-const textContent = z.union([z.string(), textParts]);
+const textContent = z.union([z.string(), textParts], {
+  error: 'must be a string or an array of text parts (only text content is supported)',
+});
 
 const toolCallSchema = z.strictObject({
   id: z.string().min(1),

@@ -1,0 +1,409 @@
+/**
+ * OpenAI API parity of the LLM app, through the official `openai` npm client against the llama.cpp
+ * engine on the tiny generated model (one deployment, real replica process): structured outputs,
+ * tool calling, logprobs, vLLM's tokenize/detokenize, and a 400 naming every parameter that is not
+ * honoured. The tiny model's weights are random, so what it writes is noise unless a grammar holds
+ * it; each byte is one token and it never samples EOS on its own.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI, { APIError } from 'openai';
+import { json, startTestHead, type TestHead } from './harness.ts';
+
+const MODEL = 'tiny';
+const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+let t: TestHead;
+let client: OpenAI;
+
+before(async () => {
+  t = await startTestHead();
+  await t.deploy({
+    applications: [
+      {
+        name: 'llm-api',
+        route_prefix: '/',
+        import_path: 'app.ts:build',
+        runtime_env: { working_dir: fileURLToPath(new URL('../examples/llm/', import.meta.url)) },
+        args: {
+          llm_configs: [
+            {
+              model_loading_config: { model_id: MODEL, model_source: 'tiny:seed=1,context=8192' },
+              engine_kwargs: { n_ctx: 8192, threads: 1, parallel: 2 },
+              experimental_configs: { stream_batching_interval_ms: 0 },
+            },
+          ],
+        },
+      },
+    ],
+  });
+  await t.waitForApp('llm-api', ['RUNNING'], 60_000);
+  client = new OpenAI({ baseURL: `${t.http}/v1`, apiKey: 'x', maxRetries: 0 });
+});
+
+after(async () => {
+  await t.stop();
+});
+
+async function apiError(call: () => Promise<unknown>): Promise<APIError> {
+  try {
+    await call();
+  } catch (error) {
+    if (error instanceof APIError) return error;
+    throw error;
+  }
+  assert.fail('the call succeeded');
+}
+
+const user = (content: string) => [{ role: 'user' as const, content }];
+
+const person = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', maxLength: 12 },
+    age: { type: 'integer' },
+    color: { enum: ['red', 'green', 'blue'] },
+    tags: { type: 'array', items: { type: 'boolean' }, maxItems: 3 },
+    nick: { type: ['string', 'null'], maxLength: 4 },
+  },
+  required: ['name', 'age', 'color', 'tags'],
+  additionalProperties: false,
+};
+
+/** Checks a value against `person` by hand: exact keys and each value's type and bounds. */
+function assertPerson(value: Record<string, unknown>): void {
+  assert.deepEqual(Object.keys(value).sort(), ['age', 'color', 'name', 'nick', 'tags']);
+  assert.equal(typeof value.name, 'string');
+  assert.ok([...(value.name as string)].length <= 12, JSON.stringify(value.name));
+  assert.ok(Number.isInteger(value.age), String(value.age));
+  assert.ok(['red', 'green', 'blue'].includes(value.color as string));
+  assert.ok(
+    Array.isArray(value.tags) && value.tags.length <= 3 && value.tags.every((b) => typeof b === 'boolean'),
+  );
+  assert.ok(value.nick === null || (typeof value.nick === 'string' && value.nick.length <= 4));
+}
+
+describe('structured outputs', () => {
+  test('json_schema: the random model writes JSON matching the schema, then stops; streamed the same', async () => {
+    const params = {
+      model: MODEL,
+      messages: user('who?'),
+      max_tokens: 400,
+      temperature: 0.9,
+      response_format: {
+        type: 'json_schema' as const,
+        json_schema: { name: 'person', schema: person, strict: true },
+      },
+    };
+    for (const seed of [1, 2, 3]) {
+      const res = await client.chat.completions.create({ ...params, seed });
+      assert.equal(res.choices[0].finish_reason, 'stop', `seed ${seed}`);
+      assertPerson(JSON.parse(res.choices[0].message.content ?? ''));
+      const stream = await client.chat.completions.create({ ...params, seed, stream: true });
+      let text = '';
+      let chunks = 0;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta.content ?? '';
+        chunks++;
+      }
+      assert.equal(text, res.choices[0].message.content);
+      assert.ok(chunks > 3, `${chunks} chunks`);
+    }
+    // Without the grammar the same request is noise, not JSON.
+    const free = await client.chat.completions.create({ ...params, response_format: undefined, seed: 1 });
+    assert.throws(() => JSON.parse(free.choices[0].message.content ?? ''));
+  });
+
+  test('json_object: a JSON object', async () => {
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('json please'),
+      max_tokens: 400,
+      seed: 4,
+      response_format: { type: 'json_object' },
+    });
+    const value = JSON.parse(res.choices[0].message.content ?? '');
+    assert.equal(typeof value, 'object');
+    assert.ok(value !== null && !Array.isArray(value));
+    assert.equal(res.choices[0].finish_reason, 'stop');
+  });
+
+  test('a schema keyword the grammar cannot enforce answers 400 naming it', async () => {
+    const error = await apiError(() =>
+      client.chat.completions.create({
+        model: MODEL,
+        messages: user('x'),
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'p',
+            schema: { type: 'object', properties: { age: { type: 'integer', minimum: 0 } } },
+          },
+        },
+      }),
+    );
+    assert.equal(error.status, 400);
+    assert.equal(error.param, 'response_format.json_schema.schema.properties.age.minimum');
+    assert.match(error.message, /minimum/);
+  });
+});
+
+const tools: OpenAI.ChatCompletionTool[] = [
+  {
+    type: 'function',
+    function: {
+      name: 'get_weather',
+      description: 'the weather in a city',
+      parameters: {
+        type: 'object',
+        properties: { city: { type: 'string', maxLength: 10 }, unit: { enum: ['C', 'F'] } },
+        required: ['city', 'unit'],
+      },
+    },
+  },
+  {
+    type: 'function',
+    function: {
+      name: 'add',
+      parameters: { type: 'object', properties: { a: { type: 'integer' }, b: { type: 'integer' } } },
+    },
+  },
+];
+
+function assertArguments(name: string, args: Record<string, unknown>): void {
+  if (name === 'get_weather') {
+    assert.deepEqual(Object.keys(args).sort(), ['city', 'unit']);
+    assert.ok(typeof args.city === 'string' && args.city.length <= 10);
+    assert.ok(args.unit === 'C' || args.unit === 'F');
+  } else {
+    assert.equal(name, 'add');
+    assert.deepEqual(Object.keys(args).sort(), ['a', 'b']);
+    assert.ok(Number.isInteger(args.a) && Number.isInteger(args.b));
+  }
+}
+
+describe('tool calling', () => {
+  test('required and named: tool_calls with valid arguments, finish_reason tool_calls; streamed as deltas', async () => {
+    const base = { model: MODEL, messages: user('weather in Paris?'), tools, max_tokens: 300, seed: 5 };
+    const required = await client.chat.completions.create({
+      ...base,
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+    });
+    const choice = required.choices[0];
+    assert.equal(choice.finish_reason, 'tool_calls');
+    assert.equal(choice.message.content, null);
+    assert.equal(choice.message.tool_calls?.length, 1);
+    const call = choice.message.tool_calls![0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+    assert.equal(call.type, 'function');
+    assert.match(call.id, /^call_/);
+    assertArguments(call.function.name, JSON.parse(call.function.arguments));
+
+    const named = await client.chat.completions.create({
+      ...base,
+      tool_choice: { type: 'function', function: { name: 'add' } },
+    });
+    const namedCall = named.choices[0].message
+      .tool_calls?.[0] as OpenAI.ChatCompletionMessageFunctionToolCall;
+    assert.equal(named.choices[0].finish_reason, 'tool_calls');
+    assert.equal(namedCall.function.name, 'add');
+    assertArguments('add', JSON.parse(namedCall.function.arguments));
+
+    const stream = await client.chat.completions.create({
+      ...base,
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      stream: true,
+    });
+    const deltas: OpenAI.ChatCompletionChunk.Choice.Delta.ToolCall[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      deltas.push(...(chunk.choices[0]?.delta.tool_calls ?? []));
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, 'tool_calls');
+    assert.equal(deltas[0].index, 0);
+    assert.equal(deltas[0].function?.name, 'get_weather');
+    assertArguments('get_weather', JSON.parse(deltas.map((d) => d.function?.arguments ?? '').join('')));
+  });
+
+  test('auto shows the tools to the model (the tiny one answers text); none does not', async () => {
+    const ask = (extra: Partial<OpenAI.ChatCompletionCreateParamsNonStreaming>) =>
+      client.chat.completions.create({
+        model: MODEL,
+        messages: user('hi'),
+        max_tokens: 8,
+        seed: 1,
+        ...extra,
+      });
+    const plain = await ask({});
+    const auto = await ask({ tools });
+    const none = await ask({ tools, tool_choice: 'none' });
+    assert.ok(auto.usage!.prompt_tokens > plain.usage!.prompt_tokens + 200, `${auto.usage?.prompt_tokens}`);
+    assert.equal(auto.choices[0].finish_reason, 'length');
+    assert.equal(auto.usage?.completion_tokens, 8);
+    assert.equal(none.usage?.prompt_tokens, plain.usage?.prompt_tokens);
+    assert.equal(none.choices[0].message.content, plain.choices[0].message.content);
+  });
+
+  test('tool results in the history reach the prompt; an unanswered id answers 400', async () => {
+    const history: OpenAI.ChatCompletionMessageParam[] = [
+      ...user('add 1 and 2'),
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'add', arguments: '{"a":1,"b":2}' } },
+        ],
+      },
+      { role: 'tool', tool_call_id: 'call_1', content: '3' },
+    ];
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages: history,
+      tools,
+      max_tokens: 4,
+    });
+    const without = await client.chat.completions.create({
+      model: MODEL,
+      messages: history.slice(0, 1),
+      tools,
+      max_tokens: 4,
+    });
+    // The call and its result, in the template's syntax, are in the prompt.
+    const added = bytes('||call: add({"a": 1, "b": 2})\n||result: "3"\n');
+    assert.ok(
+      res.usage!.prompt_tokens >= without.usage!.prompt_tokens + added,
+      `${res.usage?.prompt_tokens}`,
+    );
+    const error = await apiError(() =>
+      client.chat.completions.create({
+        model: MODEL,
+        messages: [...history.slice(0, 2), { role: 'tool', tool_call_id: 'call_9', content: '3' }],
+        tools,
+      }),
+    );
+    assert.equal(error.status, 400);
+    assert.equal(error.param, 'messages.2.tool_call_id');
+  });
+});
+
+describe('logprobs', () => {
+  test('chat: one entry per generated token, the chosen token among the top ones, top_logprobs of each', async () => {
+    const res = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('x'),
+      max_tokens: 60,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+      // ASCII only, so that each token's text is a whole character.
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'n', schema: { type: 'object', properties: { n: { type: 'integer' } } } },
+      },
+    });
+    const content = res.choices[0].logprobs?.content ?? [];
+    assert.equal(content.length, res.usage?.completion_tokens);
+    assert.equal(content.map((l) => l.token).join(''), res.choices[0].message.content);
+    for (const l of content) {
+      assert.equal(l.top_logprobs.length, 3);
+      assert.ok(l.logprob <= 0);
+      assert.deepEqual(l.bytes, [...Buffer.from(l.token)]);
+      // Greedy: the chosen token is the most likely one.
+      assert.equal(l.top_logprobs[0].logprob, l.logprob);
+      assert.ok(l.top_logprobs[0].logprob >= l.top_logprobs[1].logprob);
+    }
+    const none = await client.chat.completions.create({ model: MODEL, messages: user('x'), max_tokens: 2 });
+    assert.equal(none.choices[0].logprobs, null);
+    const error = await apiError(() =>
+      client.chat.completions.create({ model: MODEL, messages: user('x'), top_logprobs: 2 }),
+    );
+    assert.equal(error.param, 'top_logprobs');
+  });
+
+  test('completions: tokens, token_logprobs, top_logprobs and text_offset; streamed the same', async () => {
+    const params = { model: MODEL, prompt: 'abc', max_tokens: 12, logprobs: 2, temperature: 0.8, seed: 9 };
+    const res = await client.completions.create(params);
+    const l = res.choices[0].logprobs!;
+    assert.equal(l.tokens?.length, 12);
+    assert.equal(l.token_logprobs?.length, 12);
+    assert.ok(l.token_logprobs!.every((p) => p <= 0));
+    assert.ok(l.top_logprobs!.every((top) => Object.keys(top).length >= 1 && Object.keys(top).length <= 2));
+    assert.equal(l.text_offset?.[0], 0);
+    const stream = await client.completions.create({ ...params, stream: true });
+    const streamed: number[] = [];
+    for await (const chunk of stream) streamed.push(...(chunk.choices[0]?.logprobs?.token_logprobs ?? []));
+    assert.deepEqual(streamed, l.token_logprobs);
+  });
+});
+
+describe('tokenize and detokenize', () => {
+  test("vLLM's endpoints: a prompt's tokens and back, a chat's tokens as the completion counts them", async () => {
+    const post = async (path: string, body: unknown) =>
+      json(await fetch(`${t.http}${path}`, { method: 'POST', body: JSON.stringify(body) }));
+    const tokenized = await post('/tokenize', { model: MODEL, prompt: 'héllo' });
+    assert.equal(tokenized.count, bytes('héllo') + 1);
+    assert.equal(tokenized.tokens.length, tokenized.count);
+    const bare = await post('/tokenize', { model: MODEL, prompt: 'héllo', add_special_tokens: false });
+    assert.deepEqual(bare.tokens, tokenized.tokens.slice(1));
+    assert.deepEqual(await post('/detokenize', { model: MODEL, tokens: bare.tokens }), { prompt: 'héllo' });
+    const messages = user('count me');
+    const chat = await post('/tokenize', { model: MODEL, messages });
+    const completion = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 1 });
+    assert.equal(chat.count, completion.usage?.prompt_tokens);
+    const bad = await fetch(`${t.http}/detokenize`, {
+      method: 'POST',
+      body: JSON.stringify({ model: MODEL, tokens: [1, 100000] }),
+    });
+    assert.equal(bad.status, 400);
+    assert.equal((await json(bad)).error.param, 'tokens.1');
+  });
+});
+
+describe('parameters not honoured', () => {
+  test('each answers 400 naming it; neutral values pass', async () => {
+    const cases: Array<[string, Record<string, unknown>]> = [
+      ['n', { n: 2 }],
+      ['logit_bias', { logit_bias: { '65': 10 } }],
+      ['reasoning_effort', { reasoning_effort: 'high' }],
+      ['store', { store: true }],
+      ['frobnicate', { frobnicate: 1 }],
+      ['messages.0.name', { messages: [{ role: 'user', content: 'x', name: 'bob' }] }],
+      ['tool_choice', { tool_choice: 'required' }],
+      ['response_format', { tools, response_format: { type: 'json_object' } }],
+    ];
+    for (const [param, extra] of cases) {
+      const error = await apiError(() =>
+        client.chat.completions.create({
+          model: MODEL,
+          messages: user('x'),
+          max_tokens: 1,
+          ...extra,
+        } as never),
+      );
+      assert.equal(error.status, 400, param);
+      assert.equal(error.param, param);
+      assert.ok(error.message.includes(`${param}: `), error.message);
+    }
+    for (const [param, extra] of [
+      ['echo', { echo: true }],
+      ['best_of', { best_of: 3 }],
+      ['suffix', { suffix: 'end' }],
+    ] as const) {
+      const error = await apiError(() =>
+        client.completions.create({ model: MODEL, prompt: 'x', max_tokens: 1, ...extra }),
+      );
+      assert.equal(error.param, param);
+    }
+    const neutral = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('x'),
+      max_tokens: 1,
+      n: 1,
+      store: false,
+      user: 'u1',
+    });
+    assert.equal(neutral.usage?.completion_tokens, 1);
+  });
+});
