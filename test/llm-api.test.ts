@@ -12,10 +12,13 @@ import OpenAI, { APIError } from 'openai';
 import { json, startTestHead, type TestHead } from './harness.ts';
 
 const MODEL = 'tiny';
+const example = fileURLToPath(new URL('../examples/llm/', import.meta.url));
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 let t: TestHead;
 let client: OpenAI;
+/** The same model through an `openai-upstream` app whose upstream is the llama.cpp app. */
+let proxy: OpenAI;
 
 before(async () => {
   t = await startTestHead();
@@ -25,7 +28,7 @@ before(async () => {
         name: 'llm-api',
         route_prefix: '/',
         import_path: 'app.ts:build',
-        runtime_env: { working_dir: fileURLToPath(new URL('../examples/llm/', import.meta.url)) },
+        runtime_env: { working_dir: example },
         args: {
           llm_configs: [
             {
@@ -36,10 +39,28 @@ before(async () => {
           ],
         },
       },
+      {
+        name: 'llm-proxy',
+        route_prefix: '/proxy',
+        import_path: 'app.ts:build',
+        runtime_env: { working_dir: example },
+        args: {
+          llm_configs: [
+            {
+              model_loading_config: { model_id: 'proxied', model_source: MODEL },
+              engine: 'openai-upstream',
+              engine_kwargs: { base_url: `${t.http}/v1` },
+              experimental_configs: { stream_batching_interval_ms: 0 },
+            },
+          ],
+        },
+      },
     ],
   });
   await t.waitForApp('llm-api', ['RUNNING'], 60_000);
+  await t.waitForApp('llm-proxy', ['RUNNING'], 60_000);
   client = new OpenAI({ baseURL: `${t.http}/v1`, apiKey: 'x', maxRetries: 0 });
+  proxy = new OpenAI({ baseURL: `${t.http}/proxy/v1`, apiKey: 'x', maxRetries: 0 });
 });
 
 after(async () => {
@@ -405,5 +426,57 @@ describe('parameters not honoured', () => {
       user: 'u1',
     });
     assert.equal(neutral.usage?.completion_tokens, 1);
+  });
+});
+
+describe('openai-upstream', () => {
+  test('passes structured outputs, tool choices and logprobs on: the same answers through the proxy', async () => {
+    const chat = {
+      messages: user('json'),
+      max_tokens: 200,
+      seed: 6,
+      response_format: {
+        type: 'json_schema' as const,
+        json_schema: { name: 'person', schema: person },
+      },
+      logprobs: true,
+      top_logprobs: 2,
+    };
+    const a = await client.chat.completions.create({ model: MODEL, ...chat });
+    const b = await proxy.chat.completions.create({ model: 'proxied', ...chat });
+    assertPerson(JSON.parse(b.choices[0].message.content ?? ''));
+    assert.equal(b.choices[0].message.content, a.choices[0].message.content);
+    assert.deepEqual(b.choices[0].logprobs, a.choices[0].logprobs);
+    assert.deepEqual(b.usage, a.usage);
+
+    const tool = {
+      messages: user('add'),
+      tools,
+      tool_choice: 'required' as const,
+      parallel_tool_calls: false,
+      seed: 7,
+    };
+    const callA = await client.chat.completions.create({ model: MODEL, ...tool });
+    const callB = await proxy.chat.completions.create({ model: 'proxied', ...tool });
+    assert.equal(callB.choices[0].finish_reason, 'tool_calls');
+    const fn = (r: OpenAI.ChatCompletion) =>
+      (r.choices[0].message.tool_calls as OpenAI.ChatCompletionMessageFunctionToolCall[]).map(
+        (c) => c.function,
+      );
+    assert.deepEqual(fn(callB), fn(callA));
+
+    const completion = { prompt: 'abc', max_tokens: 6, logprobs: 1, seed: 3 };
+    const c = await client.completions.create({ model: MODEL, ...completion });
+    const d = await proxy.completions.create({ model: 'proxied', ...completion });
+    assert.deepEqual(d.choices[0].logprobs?.token_logprobs, c.choices[0].logprobs?.token_logprobs);
+
+    const tokenize = async (prefix: string, model: string) =>
+      json(
+        await fetch(`${t.http}${prefix}/tokenize`, {
+          method: 'POST',
+          body: JSON.stringify({ model, prompt: 'héllo' }),
+        }),
+      );
+    assert.deepEqual(await tokenize('/proxy', 'proxied'), await tokenize('', MODEL));
   });
 });
