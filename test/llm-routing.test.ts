@@ -1,5 +1,5 @@
 /**
- * Prefix-aware routing (`request_router_config: {request_router_class: prefix_cache_affinity}`),
+ * Prefix-aware and session-aware routing (`request_router_config: {request_router_class: prefix_cache_affinity}`),
  * end to end: the OpenAI app's LLM servers use it by default (the ingress's handle reads the prompt
  * of each generate call), and any deployment can ask for it in a serve config (the proxy reads the
  * prompt from the JSON body). Which replica served a request is read where it is recorded: the
@@ -148,5 +148,30 @@ describe('prefix-aware routing', () => {
     for (let i = 0; i < 6; i++) servedB.add(await ask(`${b} suffix ${i}`));
     assert.equal(servedB.size, 1, [...servedB].join(', '));
     assert.notDeepEqual([...servedB], [...servedA]);
+  });
+});
+
+describe('session affinity', () => {
+  test('the calls of a session go to one replica whatever their prompts (x-session-id, user); sessions spread', async () => {
+    const homes = new Set<string>();
+    for (let s = 0; s < 12; s++) {
+      const session = `session-${s}`;
+      const before = await servedPerReplica();
+      for (let i = 0; i < 4; i++) {
+        // Prompts that share nothing, so prefix affinity has nothing to say.
+        const prompt = `${i}${'xyzw'[i]} ${s}`;
+        if (s % 2 === 0) {
+          await client.completions.create(
+            { model: 'tiny', prompt, max_tokens: 1 },
+            { headers: { 'x-session-id': session } },
+          );
+        } else await client.completions.create({ model: 'tiny', prompt, max_tokens: 1, user: session });
+      }
+      const served = grown(before, await servedPerReplica());
+      assert.equal(Object.keys(served).length, 1, `${session} went to ${JSON.stringify(served)}`);
+      homes.add(Object.keys(served)[0]);
+    }
+    // 12 sessions over 2 replicas: all on one would be a 1 in 2048 chance.
+    assert.equal(homes.size, 2);
   });
 });

@@ -33,6 +33,8 @@ export interface ServerGenerateRequest {
   sampling: SamplingParams;
   /** Functions the model may call (chats only). */
   tools?: ToolsRequest;
+  /** The client's session: calls with the same one go to the same replica (session-affinity.ts). */
+  session?: string;
 }
 
 export interface ServerEmbedRequest {

@@ -39,6 +39,8 @@ import {
 
 /** Completions default to OpenAI's 16 tokens; chat has no limit at OpenAI, here 256 unless asked. */
 const COMPLETION_MAX_TOKENS = 16;
+/** The header that names a client's session (Ray Serve LLM's); `user` or `prompt_cache_key` otherwise. */
+const SESSION_HEADER = 'x-session-id';
 const CHAT_MAX_TOKENS = 256;
 
 /** What the ingress asks of one model's server, wherever that server runs. */
@@ -201,12 +203,18 @@ export class OpenAIIngress {
       ...(constraint ? { constraint } : {}),
       ...(logprobs !== undefined ? { logprobs } : {}),
     };
-    const call: ServerGenerateRequest = chat
-      ? { messages: chatMessages(chat.messages), sampling, ...(tools ? { tools } : {}) }
-      : {
-          prompt: typeof completion?.prompt === 'string' ? completion.prompt : (completion?.prompt[0] ?? ''),
-          sampling,
-        };
+    // Read by the router of the model's deployment when it is called through a handle.
+    const session = request.headers[SESSION_HEADER] || req.user || req.prompt_cache_key || undefined;
+    const call: ServerGenerateRequest = {
+      ...(chat
+        ? { messages: chatMessages(chat.messages), ...(tools ? { tools } : {}) }
+        : {
+            prompt:
+              typeof completion?.prompt === 'string' ? completion.prompt : (completion?.prompt[0] ?? ''),
+          }),
+      sampling,
+      ...(session ? { session } : {}),
+    };
     const events = server.generate(call)[Symbol.asyncIterator]();
     // The first event is awaited here so that a failure (context overflow, model not loaded) answers
     // with its status instead of a broken stream.

@@ -7,6 +7,7 @@ import { BackPressureError, RaylineError } from '../../errors.ts';
 import { type Frame, FrameKind, STREAM_WINDOW } from '../transport/frame.ts';
 import { PrefixAffinity, type PromptBlocks } from './prefix-affinity.ts';
 import type { CallSink, ReplicaClient, ReplicaClientPool } from './replica-client.ts';
+import { chooseBySession, sessionOfHttp } from './session-affinity.ts';
 
 export interface ReplicaEndpoint {
   replicaId: string;
@@ -64,6 +65,8 @@ export class RoutedCall implements CallSink {
   prompt: string | undefined;
   /** The prompt's block keys, computed once by the router. */
   blocks: PromptBlocks | undefined;
+  /** The call's session (session-affinity.ts), read by routers with prefix cache affinity. */
+  session: string | undefined;
   /** Streamed chunks consumed since credit was last returned. */
   #consumed = 0;
 
@@ -206,6 +209,7 @@ export class DeploymentRouter {
     call.router = this;
     this.onSubmit?.();
     if (this.#affinity && call.prompt !== undefined) call.blocks ??= this.#affinity.blocks(call.prompt);
+    if (this.#affinity && call.session === undefined) call.session = sessionOfHttp(call.meta, call.payload);
     if (this.#unavailable) {
       call.done = true;
       call.sink.onError(this.#unavailable);
@@ -238,6 +242,11 @@ export class DeploymentRouter {
     const max = this.#maxOngoing;
     if (n === 0) return undefined;
     if (n === 1) return slots[0].queueLength < max ? slots[0] : undefined;
+    // A session's replica first (while it is not overloaded), then the longest prefix.
+    if (this.#affinity && call.session) {
+      const chosen = chooseBySession(call.session, slots, max, this.#affinity.imbalancedThreshold);
+      if (chosen) return chosen;
+    }
     if (this.#affinity && call.blocks) {
       const chosen = this.#affinity.choose(
         call.blocks,

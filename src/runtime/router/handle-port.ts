@@ -10,6 +10,7 @@ import type { CallRouter } from './call-router.ts';
 import { type ResultSink, RoutedCall } from './deployment-router.ts';
 import { promptOfArgs } from './prefix-affinity.ts';
 import { activeRequest } from './request-context.ts';
+import { sessionOfArgs } from './session-affinity.ts';
 import { errorFromWire, type WireError } from './wire-error.ts';
 
 /** Meta of a Call frame. Short keys: this is on every request. */
@@ -193,7 +194,10 @@ export class HandlePort implements RuntimePort {
     const call = new HandleCall(target, options.methodName);
     const routed = new RoutedCall(meta, encodeArgs(args), call);
     const router = this.#router.router(target.app, target.deployment);
-    if (router.routesByPrompt) routed.prompt = promptOfArgs(args);
+    if (router.routesByPrompt) {
+      routed.prompt = promptOfArgs(args);
+      routed.session = sessionOfArgs(args);
+    }
     call.start(routed, router, context?.signal);
     return call;
   }
