@@ -385,7 +385,7 @@ describe('tokenize and detokenize', () => {
 describe('parameters not honoured', () => {
   test('each answers 400 naming it; neutral values pass', async () => {
     const cases: Array<[string, Record<string, unknown>]> = [
-      ['n', { n: 2 }],
+      ['n', { n: 129 }],
       ['logit_bias', { logit_bias: { '65': 10 } }],
       ['reasoning_effort', { reasoning_effort: 'high' }],
       ['store', { store: true }],
@@ -409,7 +409,7 @@ describe('parameters not honoured', () => {
     }
     for (const [param, extra] of [
       ['echo', { echo: true }],
-      ['best_of', { best_of: 3 }],
+      ['best_of', { best_of: 3, n: 2 }],
       ['suffix', { suffix: 'end' }],
     ] as const) {
       const error = await apiError(() =>
@@ -426,6 +426,57 @@ describe('parameters not honoured', () => {
       user: 'u1',
     });
     assert.equal(neutral.usage?.completion_tokens, 1);
+  });
+});
+
+describe('n', () => {
+  test('n choices, each its own sample (choice 0 is the n=1 answer for the seed), the prompt counted once; streamed by index', async () => {
+    const params = { model: MODEL, prompt: 'many', max_tokens: 10, temperature: 0.9, seed: 11 };
+    const one = await client.completions.create(params);
+    const three = await client.completions.create({ ...params, n: 3 });
+    assert.deepEqual(
+      three.choices.map((c) => c.index),
+      [0, 1, 2],
+    );
+    assert.equal(three.choices[0].text, one.choices[0].text);
+    assert.equal(new Set(three.choices.map((c) => c.text)).size, 3);
+    assert.deepEqual(three.usage, {
+      prompt_tokens: one.usage!.prompt_tokens,
+      completion_tokens: 30,
+      total_tokens: one.usage!.prompt_tokens + 30,
+    });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('hi'),
+      max_tokens: 12,
+      seed: 2,
+      n: 2,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    const texts = ['', ''];
+    const finished: number[] = [];
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      for (const c of chunk.choices) {
+        texts[c.index] += c.delta.content ?? '';
+        if (c.finish_reason) finished.push(c.index);
+      }
+      usage = chunk.usage ?? usage;
+    }
+    assert.deepEqual(finished.sort(), [0, 1]);
+    assert.equal(usage?.completion_tokens, 24);
+    const whole = await client.chat.completions.create({
+      model: MODEL,
+      messages: user('hi'),
+      max_tokens: 12,
+      seed: 2,
+      n: 2,
+    });
+    assert.deepEqual(
+      texts,
+      whole.choices.map((c) => c.message.content),
+    );
   });
 });
 

@@ -232,7 +232,7 @@ describe('OpenAI surface', () => {
 
   test('invalid requests answer OpenAI errors naming the parameter', async () => {
     const cases: Array<[string, () => Promise<unknown>]> = [
-      ['n', () => client.completions.create({ model: 'tiny-a', prompt: 'x', n: 2 })],
+      ['n', () => client.completions.create({ model: 'tiny-a', prompt: 'x', n: 0 })],
       ['temperature', () => client.completions.create({ model: 'tiny-a', prompt: 'x', temperature: 5 })],
       ['max_tokens', () => client.completions.create({ model: 'tiny-a', prompt: 'x', max_tokens: -1 })],
       ['messages', () => client.chat.completions.create({ model: 'tiny-a', messages: [] })],

@@ -5,7 +5,7 @@
  * through a handle, or in this process (see `OpenAIModelServer`). Streams are SSE (`data: {...}`
  * chunks, then `data: [DONE]`).
  */
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type { DeploymentHandle } from '../../serve/handle.ts';
 import { response, type ServeRequest } from '../../serve/request.ts';
 import type {
@@ -22,7 +22,7 @@ import {
   type ServerEvent,
   type ServerGenerateRequest,
 } from '../server.ts';
-import { collect, type Kind, streamChunks } from './responses.ts';
+import { collect, type Kind, type Run, streamChunks } from './responses.ts';
 import {
   badParam,
   type ChatRequest,
@@ -215,10 +215,7 @@ export class OpenAIIngress {
       sampling,
       ...(session ? { session } : {}),
     };
-    const events = server.generate(call)[Symbol.asyncIterator]();
-    // The first event is awaited here so that a failure (context overflow, model not loaded) answers
-    // with its status instead of a broken stream.
-    const first = await events.next();
+    const runs = await startRuns(server, call, req.n ?? 1);
     const meta = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -230,20 +227,38 @@ export class OpenAIIngress {
       // openai npm client does not ask, so then each chunk arrives here already framed.
       const framed = !(request.headers.accept ?? '').includes('text/event-stream');
       const frame = (data: string) => (framed ? `data: ${data}\n\n` : data);
-      const chunks = streamChunks(
-        kind,
-        meta,
-        wants,
-        first,
-        events,
-        req.stream_options?.include_usage === true,
-      );
+      const chunks = streamChunks(kind, meta, wants, runs, req.stream_options?.include_usage === true);
       return response(mapIterable(chunks, frame), {
         headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
       });
     }
-    return await collect(kind, meta, wants, first, events);
+    return await collect(kind, meta, wants, runs);
   }
+}
+
+/**
+ * `n` generations of one request, each on its own sequence. A seed gives choice i the seed plus i
+ * (choice 0 is what n=1 answers); without one, choices get distinct random seeds. The first event of
+ * each is awaited, so that a failure (context overflow, model not loaded) answers with its status
+ * instead of a broken stream.
+ */
+async function startRuns(server: ModelServer, call: ServerGenerateRequest, n: number): Promise<Run[]> {
+  const seed = call.sampling.seed ?? (n > 1 ? randomInt(2 ** 31) : undefined);
+  const runs = Array.from({ length: n }, (_, i) => {
+    const sampling = { ...call.sampling, seed: seed === undefined ? undefined : seed + i };
+    const events = server.generate({ ...call, sampling })[Symbol.asyncIterator]();
+    return { events, first: events.next() };
+  });
+  const firsts = await Promise.allSettled(runs.map((r) => r.first));
+  const failed = firsts.find((f) => f.status === 'rejected');
+  if (failed) {
+    await Promise.allSettled(runs.map((r) => r.events.return?.()));
+    throw failed.reason;
+  }
+  return runs.map((r, i) => ({
+    events: r.events,
+    first: (firsts[i] as PromiseFulfilledResult<IteratorResult<ServerEvent>>).value,
+  }));
 }
 
 /** OpenAI's messages in the engine's terms. */

@@ -22,11 +22,6 @@ export interface Wants {
   logprobs: boolean;
 }
 
-function usageOf(done: Done): Usage {
-  const { prompt_tokens, completion_tokens } = done.usage;
-  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
-}
-
 const top = (l: TopLogprob) => ({ token: l.token, logprob: l.logprob, bytes: l.bytes });
 
 function chatLogprobs(list: TokenLogprob[]) {
@@ -55,18 +50,25 @@ const wireToolCall = (c: ToolCallDelta) => ({
   function: { ...(c.name ? { name: c.name } : {}), arguments: c.arguments },
 });
 
-export async function collect(
-  kind: Kind,
-  meta: Meta,
-  wants: Wants,
-  first: IteratorResult<ServerEvent>,
-  events: AsyncIterator<ServerEvent>,
-): Promise<unknown> {
+/** One choice's generation: its first event (awaited before answering) and the rest. */
+export interface Run {
+  first: IteratorResult<ServerEvent>;
+  events: AsyncIterator<ServerEvent>;
+}
+
+/** Usage of several choices: the prompt once (as OpenAI counts it), the completions summed. */
+function totalUsage(done: Done[]): Usage {
+  const prompt_tokens = done[0]?.usage.prompt_tokens ?? 0;
+  const completion_tokens = done.reduce((n, d) => n + d.usage.completion_tokens, 0);
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+async function collectChoice(kind: Kind, wants: Wants, index: number, run: Run) {
   let text = '';
   let done: Done | undefined;
   const logprobs: TokenLogprob[] = [];
   const calls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
-  for (let next = first; !next.done; next = await events.next()) {
+  for (let next = run.first; !next.done; next = await run.events.next()) {
     const event = next.value;
     if (event.type === 'done') {
       done = event;
@@ -83,40 +85,58 @@ export async function collect(
     }
   }
   if (!done) throw new OpenAIError(500, 'generation ended without a result');
-  const usage = usageOf(done);
   if (kind === 'chat') {
     const toolCalls = calls.filter(Boolean);
-    return {
-      ...meta,
-      object: 'chat.completion',
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: 'assistant',
-            content: toolCalls.length > 0 && !text ? null : text,
-            ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-          },
-          logprobs: wants.logprobs ? chatLogprobs(logprobs) : null,
-          finish_reason: done.finish_reason,
-        },
-      ],
-      usage,
+    const choice = {
+      index,
+      message: {
+        role: 'assistant',
+        content: toolCalls.length > 0 && !text ? null : text,
+        ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
+      },
+      logprobs: wants.logprobs ? chatLogprobs(logprobs) : null,
+      finish_reason: done.finish_reason,
     };
+    return { choice, done };
   }
+  const choice = {
+    index,
+    text,
+    logprobs: wants.logprobs ? completionLogprobs(logprobs, 0) : null,
+    finish_reason: done.finish_reason,
+  };
+  return { choice, done };
+}
+
+export async function collect(kind: Kind, meta: Meta, wants: Wants, runs: Run[]): Promise<unknown> {
+  const results = await Promise.all(runs.map((run, index) => collectChoice(kind, wants, index, run)));
   return {
     ...meta,
-    object: 'text_completion',
-    choices: [
-      {
-        index: 0,
-        text,
-        logprobs: wants.logprobs ? completionLogprobs(logprobs, 0) : null,
-        finish_reason: done.finish_reason,
-      },
-    ],
-    usage,
+    object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+    choices: results.map((r) => r.choice),
+    usage: totalUsage(results.map((r) => r.done)),
   };
+}
+
+/** The runs' events as they come, each with its choice index. */
+async function* merged(runs: Run[]): AsyncGenerator<{ index: number; event: ServerEvent }> {
+  type Pending = Promise<{ index: number; next: IteratorResult<ServerEvent> }>;
+  const pending = new Map<number, Pending>();
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      runs[index].events.next().then((next) => ({ index, next })),
+    );
+  for (const [index, run] of runs.entries()) pending.set(index, Promise.resolve({ index, next: run.first }));
+  while (pending.size > 0) {
+    const { index, next } = await Promise.race(pending.values());
+    if (next.done) {
+      pending.delete(index);
+      continue;
+    }
+    pull(index);
+    yield { index, event: next.value };
+  }
 }
 
 /** OpenAI's stream chunks as JSON strings, ending with `[DONE]`. */
@@ -124,36 +144,41 @@ export async function* streamChunks(
   kind: Kind,
   meta: Meta,
   wants: Wants,
-  first: IteratorResult<ServerEvent>,
-  events: AsyncIterator<ServerEvent>,
+  runs: Run[],
   includeUsage: boolean,
 ): AsyncGenerator<string> {
   const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-  const chunk = (choice: Record<string, unknown>, finish: string | null) =>
+  const chunk = (index: number, choice: Record<string, unknown>, finish: string | null) =>
     JSON.stringify({
       ...meta,
       object,
-      choices: [{ index: 0, logprobs: null, ...choice, finish_reason: finish }],
+      choices: [{ index, logprobs: null, ...choice, finish_reason: finish }],
     });
-  let offset = 0;
+  const offsets = runs.map(() => 0);
+  const done: Done[] = [];
   try {
-    if (kind === 'chat') yield chunk({ delta: { role: 'assistant', content: '' } }, null);
-    for (let next = first; !next.done; next = await events.next()) {
-      const event = next.value;
+    if (kind === 'chat') {
+      for (const index of runs.keys())
+        yield chunk(index, { delta: { role: 'assistant', content: '' } }, null);
+    }
+    for await (const { index, event } of merged(runs)) {
       if (event.type === 'delta') {
         const logprobs =
           wants.logprobs && event.logprobs?.length
             ? {
                 logprobs:
-                  kind === 'chat' ? chatLogprobs(event.logprobs) : completionLogprobs(event.logprobs, offset),
+                  kind === 'chat'
+                    ? chatLogprobs(event.logprobs)
+                    : completionLogprobs(event.logprobs, offsets[index]),
               }
             : {};
-        offset += event.text.length;
+        offsets[index] += event.text.length;
         if (event.tool_calls?.length) {
-          yield chunk({ delta: { tool_calls: event.tool_calls.map(wireToolCall) } }, null);
+          yield chunk(index, { delta: { tool_calls: event.tool_calls.map(wireToolCall) } }, null);
         }
         if (event.text)
           yield chunk(
+            index,
             kind === 'chat'
               ? { delta: { content: event.text }, ...logprobs }
               : { text: event.text, ...logprobs },
@@ -161,12 +186,13 @@ export async function* streamChunks(
           );
         continue;
       }
-      yield chunk(kind === 'chat' ? { delta: {} } : { text: '' }, event.finish_reason);
-      if (includeUsage) yield JSON.stringify({ ...meta, object, choices: [], usage: usageOf(event) });
+      done.push(event);
+      yield chunk(index, kind === 'chat' ? { delta: {} } : { text: '' }, event.finish_reason);
     }
+    if (includeUsage) yield JSON.stringify({ ...meta, object, choices: [], usage: totalUsage(done) });
     yield '[DONE]';
   } finally {
-    // The client went away (or an error): stop the model's stream too.
-    await events.return?.();
+    // The client went away (or an error): stop the model's streams too.
+    await Promise.all(runs.map((run) => run.events.return?.()));
   }
 }

@@ -16,8 +16,7 @@ const stop = z
  * anything but its neutral value answers 400 naming it (see `refuseUnsupported`).
  */
 const UNSUPPORTED: Record<string, string> = {
-  n: 'only n=1 is supported',
-  best_of: 'only best_of=1 is supported',
+  best_of: 'best_of above n is not supported',
   echo: 'echo is not supported',
   suffix: 'suffix (insertion) is not supported',
   logit_bias: 'logit_bias is not supported',
@@ -36,9 +35,8 @@ const UNSUPPORTED: Record<string, string> = {
 };
 
 /** The value of each unsupported parameter that asks for nothing (what OpenAI does by default). */
-const NEUTRAL: Record<string, (v: unknown) => boolean> = {
-  n: (v) => v === 1,
-  best_of: (v) => v === 1,
+const NEUTRAL: Record<string, (v: unknown, body: Record<string, unknown>) => boolean> = {
+  best_of: (v, body) => v === (body.n ?? 1),
   echo: (v) => v === false,
   store: (v) => v === false,
   service_tier: (v) => v === 'auto' || v === 'default',
@@ -100,6 +98,8 @@ const common = {
   presence_penalty: z.number().min(-2).max(2).nullish(),
   stream: z.boolean().nullish(),
   stream_options: z.strictObject({ include_usage: z.boolean().nullish() }).nullish(),
+  /** Choices to generate, each its own sequence (OpenAI's maximum, 128). */
+  n: z.number().int().min(1).max(128).nullish(),
   /** The session key for replica affinity when no `x-session-id` header is sent. */
   user: z.string().nullish(),
   /** OpenAI's prompt-cache routing key: here, too, a session key for replica affinity. */
@@ -233,7 +233,7 @@ export class OpenAIError extends Error {
 export function refuseUnsupported(body: Record<string, unknown>): void {
   for (const [param, why] of Object.entries(UNSUPPORTED)) {
     const value = body[param];
-    if (value == null || NEUTRAL[param]?.(value)) continue;
+    if (value == null || NEUTRAL[param]?.(value, body)) continue;
     throw new OpenAIError(400, `${param}: ${why}`, { param, code: 'unsupported_parameter' });
   }
 }
