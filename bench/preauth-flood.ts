@@ -3,7 +3,7 @@
  * opens many connections to its cluster port that each send the start of a hello and then a long
  * token without a newline, and reports the head's resident memory and the proxy's latency meanwhile.
  *
- *   node bench/preauth-flood.ts [--connections 300] [--mib 4] [--seconds 10]
+ *   node bench/preauth-flood.ts [--connections 300] [--mib 4] [--seconds 10] [--sustain]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,6 +19,8 @@ const { values } = parseArgs({
     mib: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '10' },
     'base-port': { type: 'string', default: '23100' },
+    /** Reopen each connection the head closes, for as long as the flood lasts. */
+    sustain: { type: 'boolean', default: false },
   },
 });
 const connections = Number(values.connections);
@@ -137,11 +139,15 @@ try {
   let refused = 0;
   let sent = 0;
   const chunk = Buffer.alloc(64 * 1024, 'a');
-  for (let i = 0; i < connections; i++) {
+  const floodUntil = Date.now() + seconds * 1000;
+  const open = () => {
     const socket = net.connect({ host: '127.0.0.1', port: ports.cluster });
     sockets.push(socket);
     socket.on('error', () => {});
-    socket.once('close', () => refused++);
+    socket.once('close', () => {
+      refused++;
+      if (values.sustain && Date.now() < floodUntil) setTimeout(open, 1);
+    });
     socket.once('connect', () => {
       socket.write('{"t":"hello","token":"');
       let written = 0;
@@ -154,7 +160,8 @@ try {
       };
       pump();
     });
-  }
+  };
+  for (let i = 0; i < connections; i++) open();
   const during = await probe(Date.now() + seconds * 1000);
   clearInterval(sampler);
   for (const s of sockets) s.destroy();
@@ -162,6 +169,7 @@ try {
     JSON.stringify(
       {
         connections,
+        sustained: values.sustain,
         mibPerConnection: bytesPerConnection / 1024 / 1024,
         seconds,
         sentMiB: Math.round(sent / 1024 / 1024),

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { ApplicationDetails, ApplicationStatus } from '../src/runtime/controller/status.ts';
-import { Head } from '../src/runtime/head.ts';
+import { Head, type HeadOptions } from '../src/runtime/head.ts';
 import { ServeRestClient } from '../src/runtime/rest/client.ts';
 import { type HttpOptions, parseServeConfig, type ServeConfigInput } from '../src/schema/serve-config.ts';
 
@@ -24,7 +24,7 @@ export interface TestHead {
 }
 
 export async function startTestHead(
-  options: { http?: Partial<HttpOptions>; token?: string } = {},
+  options: { http?: Partial<HttpOptions>; token?: string; head?: Partial<HeadOptions> } = {},
 ): Promise<TestHead> {
   const logs: string[] = [];
   const output = new Writable({
@@ -45,6 +45,7 @@ export async function startTestHead(
     token: options.token,
     baseDir: fixturesDir,
     accessLog: false,
+    ...options.head,
   });
   const addresses = await head.start();
   const rest = new ServeRestClient(addresses.rest, options.token);

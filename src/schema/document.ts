@@ -46,8 +46,10 @@ export function sizeProblem(value: unknown, limits: SizeLimits, path: string): s
       return;
     }
     if (depth > limits.maxDepth) {
+      // The path to the deepest level would be as long as the nesting: name where it starts.
+      const shown = at.length > 120 ? `${at.slice(0, 120)}…` : at;
       throw new LimitExceeded(
-        `${at} is nested deeper than ${limits.maxDepth} levels (the limit for ${path})`,
+        `${shown} is nested deeper than ${limits.maxDepth} levels (the limit for ${path})`,
       );
     }
     if (Array.isArray(v)) {

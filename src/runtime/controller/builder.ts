@@ -1,10 +1,14 @@
 /** Runs an application's import in a short-lived child process and returns its deployment graph. */
 import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { type ErrorCode, RaylineError } from '../../errors.ts';
 import type { DeploymentOptionsInput } from '../../schema/deployment-config.ts';
 import { childExecArgv, entryPath, inheritedEnv } from '../node/child-entry.ts';
 
 const buildMain = entryPath('./build-main.ts', import.meta.url);
+
+/** Builds run below the head's priority (higher is nicer). */
+const BUILD_NICENESS = 10;
 
 export interface BuildRequest {
   importPath: string;
@@ -35,6 +39,14 @@ export function buildApplication(
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
+    // A build is background work: the head that serves traffic gets the CPU first.
+    if (child.pid !== undefined) {
+      try {
+        setPriority(child.pid, BUILD_NICENESS);
+      } catch {
+        // Not permitted here: the build runs at the head's priority.
+      }
+    }
     let stderr = '';
     child.stdout!.pipe(output, { end: false });
     child.stderr!.on('data', (chunk: Buffer) => {

@@ -115,6 +115,11 @@ export class ServeController {
     this.#autoscaleTicker.unref();
   }
 
+  /** Application builds running now and waiting for a slot in the pool. */
+  get builds(): { running: number; waiting: number; size: number } {
+    return { running: this.#builds.running, waiting: this.#builds.waiting, size: this.#builds.size };
+  }
+
   /** Something outside changed (a node came or went): reconcile soon. */
   changed(): void {
     this.#schedule();

@@ -214,7 +214,7 @@ export class HttpProxy {
           ? `request body exceeds http_options.body_limit_bytes (${http.body_limit_bytes} bytes)`
           : error.message;
       // The body may be partly unread: this connection ends with the answer.
-      if (status === 413 || status === 503) reply.header('connection', 'close');
+      if (status === 413) reply.header('connection', 'close');
       if (status === 503) reply.header('retry-after', '1');
       reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
     });
@@ -272,12 +272,16 @@ export class HttpProxy {
         'RL_UNAVAILABLE',
         `the proxy holds its limit of request bodies (http_options.buffered_body_limit_bytes, ${cap} bytes); retry shortly`,
       );
-    const fail = (error: Error) => {
+    const fail = (error: RaylineError) => {
       if (finished) return;
       finished = true;
       release();
       payload.removeAllListeners('data');
-      payload.pause();
+      // Over the proxy's total: the rest of this body (within its own limit) is read and dropped,
+      // so the client can finish sending and read its 503. Over its own limit: the connection
+      // closes after the 413 instead of reading what may be endless.
+      if (error.code === 'RL_UNAVAILABLE') payload.resume();
+      else payload.pause();
       done(error);
     };
     if (declared > limit) {
@@ -309,7 +313,9 @@ export class HttpProxy {
       else release();
       done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
     });
-    payload.once('error', (error: Error) => fail(error));
+    payload.once('error', (error: Error) =>
+      fail(new RaylineError('RL_CANCELLED', `reading the request body failed: ${error.message}`)),
+    );
     payload.once('close', () => {
       if (!finished) fail(new RaylineError('RL_CANCELLED', 'the client closed the connection mid-body'));
     });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RouteTable } from './route-table.ts';
+import { RouteTable, routingPath } from './route-table.ts';
 
 const table = new RouteTable();
 table.update([
@@ -26,4 +26,15 @@ test('without a root route, unknown paths match nothing', () => {
   t.update([{ routePrefix: '/analyze', app: 'a', ingress: 'P' }]);
   assert.equal(t.match('/other'), undefined);
   assert.deepEqual(t.toJSON(), { '/analyze': 'a' });
+});
+
+test('routing paths are what the application sees, decoded: dot segments resolved, %2F kept', () => {
+  assert.equal(routingPath('/api/v2/items'), '/api/v2/items');
+  assert.equal(routingPath('/v1/file.txt'), '/v1/file.txt');
+  assert.equal(routingPath('/hello/../api/x'), '/api/x');
+  assert.equal(routingPath('/hello/%2e%2e/api/x'), '/api/x');
+  assert.equal(routingPath('/caf%C3%A9/x'), '/café/x');
+  assert.equal(routingPath('/a%2Fb/c'), '/a%2Fb/c');
+  assert.equal(routingPath('/bad%zz'), '/bad%zz');
+  assert.equal(table.match(routingPath('/apiary/../api/v2/x'))?.app, 'v2');
 });

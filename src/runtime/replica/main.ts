@@ -120,6 +120,17 @@ function serveCaller(r: Replica, socket: net.Socket, tcp?: { token: string; gate
   let authenticated = tcp === undefined;
   const ticket = tcp?.gate.admit(socket);
   if (tcp && !ticket) return;
+  if (tcp) {
+    // A first frame announced larger than a Hello closes the connection at once, not at the limit.
+    let prefix = Buffer.alloc(0);
+    const checkFirstFrame = (chunk: Buffer) => {
+      prefix = Buffer.concat([prefix, chunk]).subarray(0, 4);
+      if (prefix.length < 4) return;
+      socket.off('data', checkFirstFrame);
+      if (prefix.readUInt32BE(0) > preAuthDefaults.replica.maxBytes) socket.destroy();
+    };
+    socket.on('data', checkFirstFrame);
+  }
   const framed = new FramedSocket(socket, (frame) => {
     if (authenticated) return r.onFrame(framed, frame);
     const presented = (frame.meta as { token?: unknown } | undefined)?.token;
