@@ -1,4 +1,7 @@
-/** Runs a head in this process until SIGINT/SIGTERM, then drains replicas and exits. */
+/**
+ * Runs a head in this process until SIGINT/SIGTERM. Then `serve run` drains and stops every
+ * replica; a cluster head (`rayline start --head`) drains only its own node and leaves.
+ */
 import { createLogger, logDestination, pinoLevel } from '../observability/logger.ts';
 import { loadAutoscalingConfig } from '../runtime/autoscaler/autoscaling-config.ts';
 import { Head } from '../runtime/head.ts';
@@ -59,9 +62,14 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
       process.exit(130);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down: draining replicas');
+    // A cluster head leaves its cluster serving (the next head adopts the workers' replicas);
+    // `serve run` owns its applications and takes them down with it.
+    log.info(
+      { signal },
+      options.cluster ? 'leaving: draining this node only' : 'shutting down: draining replicas',
+    );
     Promise.resolve(autoscaling?.stop())
-      .then(() => head.stop())
+      .then(() => (options.cluster ? head.leave() : head.stop()))
       .then(
         () => process.exit(0),
         (error: Error) => {

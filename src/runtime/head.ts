@@ -26,7 +26,7 @@ import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
 import type { ResourceSet } from './placement/types.ts';
-import { HttpProxy } from './proxy/proxy.ts';
+import { HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
 import { createRestServer } from './rest/server.ts';
 import { CallRouter } from './router/call-router.ts';
 import { trackQueues } from './router/queue-metrics.ts';
@@ -76,6 +76,10 @@ export interface HeadAddresses {
 
 /** How long a restarted head waits for the workers it knew to report their replicas. */
 const RECOVERY_WAIT_MS = 15_000;
+
+/** How a leaving node stops its replicas: as a worker does (graceful_shutdown_* defaults). */
+const STOP_WAIT_LOOP_S = 2;
+const STOP_TIMEOUT_S = 20;
 
 /** `serve run` on one machine: logical CPU and memory never hold a replica back. */
 const UNLIMITED = 1e12;
@@ -288,6 +292,22 @@ export class Head {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /**
+   * A cluster head leaving while its cluster stays (SIGTERM when its pod is deleted or restarted):
+   * nothing is deleted. Its proxy hands its clients off, this node's replicas drain, the servers
+   * close. Workers keep serving with the routes they have and report their replicas to the next
+   * head, which adopts them.
+   */
+  async leave(): Promise<void> {
+    this.controller.detach();
+    await this.proxy.handOff(HAND_OFF_TIMEOUT_MS);
+    await Promise.all([...this.#node.replicas.values()].map((r) => r.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)));
+    await Promise.all([this.proxy.close(), this.rest.close(), this.metricsServer.close()]);
+    this.cluster.close();
+    this.#router.close();
+    this.#node.close();
   }
 
   /** Drains and stops every replica, then closes the servers. */

@@ -76,6 +76,8 @@ export class ServeController {
   readonly #ctx: DeploymentContext;
   #config: ServeConfig | undefined;
   #scheduled = false;
+  /** Set by detach(): this head is leaving and changes nothing any more. */
+  #detached = false;
   #ticker: NodeJS.Timeout;
   #autoscaleTicker: NodeJS.Timeout;
   #lastPublished = '';
@@ -305,7 +307,7 @@ export class ServeController {
   }
 
   #schedule(): void {
-    if (this.#scheduled) return;
+    if (this.#scheduled || this.#detached) return;
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
@@ -515,6 +517,17 @@ export class ServeController {
       applications: this.applicationDetails(),
       target_capacity: config?.target_capacity ?? null,
     };
+  }
+
+  /**
+   * Stops reconciling, scaling and building, and deletes nothing: a cluster head leaving (its pod
+   * deleted, a restart) leaves the applications to the replicas on workers and to the next head.
+   */
+  detach(): void {
+    this.#detached = true;
+    this.#recovery = undefined;
+    clearInterval(this.#ticker);
+    clearInterval(this.#autoscaleTicker);
   }
 
   /** Resolves when every application is gone (all replicas drained and stopped). */

@@ -4,6 +4,7 @@
  * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -17,6 +18,11 @@ import type { WireError } from '../router/wire-error.ts';
 import { type Frame, FrameKind } from '../transport/frame.ts';
 import { gateHttpServer, markAuthenticated, type PreAuthGate } from '../transport/preauth-gate.ts';
 import { RouteTable, type RouteTarget, routingPath } from './route-table.ts';
+
+/** How long a leaving node's proxy waits for its clients' connections to move elsewhere. */
+export const HAND_OFF_TIMEOUT_MS = 15_000;
+/** After this long handing off, a connection with no request in flight is idle and is closed. */
+const HAND_OFF_IDLE_MS = 1000;
 
 export interface ProxyOptions {
   http: HttpOptions;
@@ -176,6 +182,9 @@ export class HttpProxy {
   /** The response of each request in flight, so that a body's bytes are released when it ends. */
   readonly #responses = new WeakMap<IncomingMessage, ServerResponse>();
   #draining = false;
+  /** Set by handOff(): the node is leaving while the cluster serves on. */
+  #handingOff = false;
+  readonly #connections = new Set<Socket>();
 
   constructor(options: ProxyOptions) {
     this.#options = options;
@@ -193,6 +202,12 @@ export class HttpProxy {
       // A public port: a connection is past its pre-auth bounds once a whole request head arrived.
       markAuthenticated(req);
       this.#responses.set(req, res);
+      // Answered with `Connection: close`, so that a keep-alive client moves to another node.
+      if (this.#handingOff) res.shouldKeepAlive = false;
+    });
+    server.server.on('connection', (socket: Socket) => {
+      this.#connections.add(socket);
+      socket.once('close', () => this.#connections.delete(socket));
     });
     if (options.gate) gateHttpServer(server.server, options.gate);
     server.removeAllContentTypeParsers();
@@ -219,7 +234,7 @@ export class HttpProxy {
       reply.code(status).type('application/json; charset=utf-8').send(errorBody(code, message));
     });
     server.get('/-/healthz', (_req, reply) => {
-      if (this.#draining) reply.code(503).send('draining');
+      if (this.#draining || this.#handingOff) reply.code(503).send('draining');
       else if (this.routes.size === 0) reply.code(503).send('no applications are routable yet');
       else reply.send('success');
     });
@@ -324,6 +339,22 @@ export class HttpProxy {
   /** From now on requests are answered 503 (the node is shutting down), not routed. */
   drain(): void {
     this.#draining = true;
+  }
+
+  /**
+   * This node leaves while the cluster serves on (its pod is being deleted): health checks fail so
+   * that load balancers stop sending, requests still arriving on open connections are routed as
+   * before and answered with `Connection: close`, so that keep-alive clients reconnect to another
+   * node instead of racing a closing socket. A connection that carried no request for a second is
+   * idle, not busy, and is closed. Resolves once no connection is left, or after `timeoutMs`.
+   */
+  async handOff(timeoutMs: number): Promise<void> {
+    this.#handingOff = true;
+    const started = Date.now();
+    while (this.#connections.size > 0 && Date.now() - started < timeoutMs) {
+      if (Date.now() - started >= HAND_OFF_IDLE_MS) this.server.server.closeIdleConnections();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   #handle(req: FastifyRequest, reply: FastifyReply): void {
