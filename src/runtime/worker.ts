@@ -117,8 +117,10 @@ export class Worker {
 
   async start(): Promise<{ http: string; metrics: string }> {
     const http = await this.proxy.listen();
+    // The host the proxy was told, not the address it reports: for 0.0.0.0 that is 127.0.0.1, and
+    // a pod's probes, which ask the metrics port from outside, were refused.
     const metrics = await this.metricsServer.listen({
-      host: new URL(http).hostname.replace(/^\[|\]$/g, ''),
+      host: this.proxy.host,
       port: this.#options.metricsPort ?? 8080,
     });
     this.#proxyAddress = `${this.#options.ip}:${new URL(http).port}`;

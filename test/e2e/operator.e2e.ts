@@ -50,7 +50,7 @@ describe('operator installed by helm', () => {
     assert.match(await proxy(8081, '/readyz'), /ok/i);
     const metrics = await proxy(8080, '/metrics');
     assert.match(metrics, /^rayline_operator_leader 1$/m);
-    assert.match(metrics, /^controller_runtime_reconcile_total/m);
+    assert.match(metrics, /^# TYPE controller_runtime_reconcile_total counter$/m);
   });
 
   test('holds the leader-election Lease', async () => {

@@ -18,7 +18,10 @@ import {
   kubectl,
   kubectlJson,
   pods,
+  operatorNamespace,
+  operatorRelease,
   repoRoot,
+  saveLogs,
   waitFor,
 } from './support.ts';
 
@@ -80,6 +83,8 @@ describe('pipeline RayService from config/samples', () => {
   });
 
   after(async () => {
+    await saveLogs('pipeline', 'default', 'rayline.dev/cluster');
+    await saveLogs('pipeline-operator', operatorNamespace, `app.kubernetes.io/instance=${operatorRelease}`);
     await deleteAndWait('rayservice', name, 'default', `rayline.dev/cluster`);
     await client?.delete();
   });
@@ -95,7 +100,11 @@ describe('pipeline RayService from config/samples', () => {
   });
 
   test('kubectl shows the head and both workers Running and Ready', async () => {
-    const nodes = await pods('default', `rayline.dev/cluster=${cluster}`);
+    // Ready needs the serve service to have a pod, not every worker: they pass their probes later.
+    const nodes = await waitFor('three Ready pods', async () => {
+      const list = await pods('default', `rayline.dev/cluster=${cluster}`);
+      return list.length === 3 && list.every((p) => p.ready) ? list : undefined;
+    });
     assert.deepEqual(nodes.map((p) => [p.labels['rayline.dev/node-type'], p.phase, p.ready]).sort(), [
       ['head', 'Running', true],
       ['worker', 'Running', true],

@@ -4,6 +4,9 @@
  * installed from the chart. Nothing here knows which cluster it talks to.
  */
 import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
@@ -11,6 +14,10 @@ export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const image = process.env.RAYLINE_IMAGE ?? 'rayline/rayline:0.1.0';
 export const operatorNamespace = 'rayline-system';
 export const operatorRelease = 'rayline-operator';
+/** Pod logs of each scenario, kept after its resources are deleted (test/e2e/run.sh prints where). */
+export const artifactsDir =
+  process.env.E2E_ARTIFACTS ??
+  path.join(os.tmpdir(), `rayline-e2e-${new Date().toISOString().replace(/[:.]/g, '-')}`);
 
 export class CommandError extends Error {
   readonly command: string;
@@ -182,5 +189,34 @@ export async function deleteAndWait(kind: string, name: string, namespace: strin
   );
   if (podSelector) {
     await waitFor(`pods ${podSelector} gone`, async () => (await pods(namespace, podSelector)).length === 0);
+  }
+}
+
+/**
+ * Saves every container log of the pods of a selector (current and previous runs) and their
+ * descriptions under the artifacts folder, so that a failed scenario can be read after its
+ * resources are gone. Never fails the test.
+ */
+export async function saveLogs(label: string, namespace: string, selector: string): Promise<void> {
+  const dir = path.join(artifactsDir, label.replace(/[^\w.-]+/g, '-'));
+  try {
+    await mkdir(dir, { recursive: true });
+    await writeFile(
+      path.join(dir, 'describe.txt'),
+      await kubectl(['describe', 'pods', '-n', namespace, '-l', selector]),
+    );
+    for (const pod of await pods(namespace, selector)) {
+      const logs = await kubectl([
+        'logs',
+        '-n',
+        namespace,
+        pod.name,
+        '--all-containers',
+        '--timestamps',
+      ]).catch(String);
+      await writeFile(path.join(dir, `${pod.name}.log`), logs);
+    }
+  } catch (error) {
+    console.error(`could not save the logs of ${selector}: ${String(error)}`);
   }
 }

@@ -123,8 +123,14 @@ export class RayServiceReconciler {
       ? await this.#configs.sync(rs, pending, config.config, configDigest)
       : undefined;
 
-    // 4. Traffic moves only when every application on the pending cluster runs.
-    if (pending && pendingState?.ok && isReadyApps(pendingState.apps)) {
+    // 4. Traffic moves only when every application on the pending cluster runs and one of its pods
+    // can take the serve label: moving the selector earlier would leave the service empty.
+    if (
+      pending &&
+      pendingState?.ok &&
+      isReadyApps(pendingState.apps) &&
+      this.#podsOf(pending).some((pod) => this.#canServe(rs, pod))
+    ) {
       // Its pods carry the serve label before the selector moves, so the service never goes empty.
       await this.#labelServePods(rs, pending, true);
       const old = active;
@@ -162,7 +168,8 @@ export class RayServiceReconciler {
         }
       : undefined;
     status.numServeEndpoints = endpoints;
-    const ready = readyApps !== undefined;
+    // As KubeRay: Ready needs a pod behind the serve service, not only running applications.
+    const ready = readyApps !== undefined && endpoints > 0;
     const stuck = pending ? this.#diagnose(pending, pendingState) : undefined;
     const restartedAt = active ? this.#configs.restartedAt(active.metadata.uid ?? '') : undefined;
     const readyReason = ready
@@ -172,7 +179,10 @@ export class RayServiceReconciler {
             `${Object.keys(readyApps ?? {}).length} applications running` +
             (restartedAt ? `; the head restarted at ${restartedAt} and serveConfigV2 was re-submitted` : ''),
         }
-      : (stuck ?? this.#notReadyReason(active, activeState));
+      : (stuck ??
+        (readyApps
+          ? { reason: 'ZeroServeEndpoints', message: 'applications run, but no ready pod serves them yet' }
+          : this.#notReadyReason(active, activeState)));
     condition({ type: 'Ready', status: ready ? 'True' : 'False', ...readyReason });
     condition(
       pending
@@ -323,12 +333,10 @@ export class RayServiceReconciler {
   async #labelServePods(rs: RayService, cluster: RayCluster, appsReady: boolean): Promise<void> {
     for (const pod of this.#podsOf(cluster)) {
       if (pod.metadata?.deletionTimestamp) continue;
-      const isHead = pod.metadata?.labels?.[LABEL_NODE_TYPE] === 'head';
       // A pod joins once every application runs, and then stays while it is ready: a config update
       // or a head restart must not empty the serve service.
       const serving = pod.metadata?.labels?.[LABEL_SERVE] === 'true';
-      const serve =
-        (appsReady || serving) && isPodReady(pod) && !(isHead && rs.spec.excludeHeadPodFromServeSvc);
+      const serve = (appsReady || serving) && this.#canServe(rs, pod);
       const want = serve ? 'true' : 'false';
       if (pod.metadata?.labels?.[LABEL_SERVE] === want) continue;
       try {
@@ -339,6 +347,14 @@ export class RayServiceReconciler {
         if (!isNotFound(err)) throw err;
       }
     }
+  }
+
+  /** A ready pod of the cluster that the serve service may select. */
+  #canServe(rs: RayService, pod: Pod): boolean {
+    const isHead = pod.metadata?.labels?.[LABEL_NODE_TYPE] === 'head';
+    return (
+      !pod.metadata?.deletionTimestamp && isPodReady(pod) && !(isHead && rs.spec.excludeHeadPodFromServeSvc)
+    );
   }
 
   #serveEndpoints(cluster: RayCluster): number {

@@ -461,6 +461,11 @@ export class HttpProxy {
     this.#ongoing.set(this.#ongoingCount);
   }
 
+  /** The host it listens on, as configured (http_options.host). */
+  get host(): string {
+    return this.#options.http.host;
+  }
+
   async listen(): Promise<string> {
     return this.server.listen({ host: this.#options.http.host, port: this.#options.http.port });
   }

@@ -265,8 +265,9 @@ down_processes() {
     stop_process "$name"
   done
   # Volumes the kubelet mounted (service account tokens, secrets) and the sandboxes' namespaces.
-  grep -o " $RUN/[^ ]*" /proc/mounts 2>/dev/null | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  for m in $(ls /var/run/netns 2>/dev/null | grep '^cni-' || true); do
+  local m
+  for m in $(awk -v run="$RUN/" 'index($2, run) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  for m in $(find /var/run/netns -maxdepth 1 -name 'cni-*' -printf '%f\n' 2>/dev/null); do
     ip netns pids "$m" 2>/dev/null | grep -q . || ip netns delete "$m" 2>/dev/null || true
   done
   rm -rf /var/lib/cni/results/rayline-e2e-* "$RUN"
