@@ -26,7 +26,7 @@ import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
 import type { ResourceSet } from './placement/types.ts';
-import { HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
+import { HAND_OFF_MIN_WITH_REPLICAS_MS, HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
 import { createRestServer } from './rest/server.ts';
 import { CallRouter } from './router/call-router.ts';
 import { trackQueues } from './router/queue-metrics.ts';
@@ -302,8 +302,9 @@ export class Head {
    */
   async leave(): Promise<void> {
     this.controller.detach();
-    await this.proxy.handOff(HAND_OFF_TIMEOUT_MS);
-    await Promise.all([...this.#node.replicas.values()].map((r) => r.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)));
+    const replicas = [...this.#node.replicas.values()];
+    await this.proxy.handOff(HAND_OFF_TIMEOUT_MS, replicas.length > 0 ? HAND_OFF_MIN_WITH_REPLICAS_MS : 0);
+    await Promise.all(replicas.map((r) => r.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)));
     await Promise.all([this.proxy.close(), this.rest.close(), this.metricsServer.close()]);
     this.cluster.close();
     this.#router.close();

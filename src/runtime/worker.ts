@@ -18,7 +18,7 @@ import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
 import type { ReplicaProcess } from './node/replica-process.ts';
 import type { ResourceSet } from './placement/types.ts';
-import { HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
+import { HAND_OFF_MIN_WITH_REPLICAS_MS, HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
 import { CallRouter } from './router/call-router.ts';
 import { trackQueues } from './router/queue-metrics.ts';
 import { PreAuthGate, preAuthDefaults } from './transport/preauth-gate.ts';
@@ -300,7 +300,7 @@ export class Worker {
     clearInterval(this.#heartbeat);
     this.#send({ t: 'leaving' });
     // Clients first: their connections move to other nodes while this node's replicas still answer.
-    await this.proxy.handOff(HAND_OFF_TIMEOUT_MS);
+    await this.proxy.handOff(HAND_OFF_TIMEOUT_MS, this.#hosted.size > 0 ? HAND_OFF_MIN_WITH_REPLICAS_MS : 0);
     await Promise.all(
       [...this.#hosted.values()].map((h) => h.process.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)),
     );

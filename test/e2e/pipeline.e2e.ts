@@ -80,6 +80,8 @@ describe('pipeline RayService from config/samples', () => {
     );
     cluster = service.status?.activeServiceStatus?.rayClusterName ?? '';
     assert.ok(cluster, 'the RayService names its active cluster');
+    // Ready means a pod backs the serve service; kube-proxy programs its address a moment later.
+    await waitFor('the serve service to route', async () => (await client.request(serveUrl, { text })).status === 200, 60_000);
   });
 
   after(async () => {

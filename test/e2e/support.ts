@@ -53,6 +53,8 @@ export function run(command: string, args: string[], options: RunOptions = {}): 
       if (code === 0) resolve(stdout);
       else reject(new CommandError(line, code, stderr || stdout));
     });
+    // A command that exits without reading its input must fail with its own error, not EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -23,6 +23,12 @@ import { RouteTable, type RouteTarget, routingPath } from './route-table.ts';
 export const HAND_OFF_TIMEOUT_MS = 15_000;
 /** After this long handing off, a connection with no request in flight is idle and is closed. */
 const HAND_OFF_IDLE_MS = 1000;
+/**
+ * A leaving node that runs replicas keeps them this long at least: the nodes leaving with it (a
+ * whole cluster deleted after an upgrade) still route what their clients sent in their own first
+ * second of handing off, and some of it calls replicas here.
+ */
+export const HAND_OFF_MIN_WITH_REPLICAS_MS = 2 * HAND_OFF_IDLE_MS;
 
 export interface ProxyOptions {
   http: HttpOptions;
@@ -346,12 +352,14 @@ export class HttpProxy {
    * that load balancers stop sending, requests still arriving on open connections are routed as
    * before and answered with `Connection: close`, so that keep-alive clients reconnect to another
    * node instead of racing a closing socket. A connection that carried no request for a second is
-   * idle, not busy, and is closed. Resolves once no connection is left, or after `timeoutMs`.
+   * idle, not busy, and is closed. Resolves once no connection is left and `minMs` have passed, or
+   * after `timeoutMs`.
    */
-  async handOff(timeoutMs: number): Promise<void> {
+  async handOff(timeoutMs: number, minMs = 0): Promise<void> {
     this.#handingOff = true;
     const started = Date.now();
-    while (this.#connections.size > 0 && Date.now() - started < timeoutMs) {
+    const busy = () => this.#connections.size > 0 || Date.now() - started < minMs;
+    while (busy() && Date.now() - started < timeoutMs) {
       if (Date.now() - started >= HAND_OFF_IDLE_MS) this.server.server.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
