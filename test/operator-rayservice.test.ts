@@ -158,7 +158,7 @@ test('a RayService gets its cluster, submits serveConfigV2 to the head, mirrors 
     spec: {
       serveConfigV2: serveConfig('/hello'),
       rayClusterConfig: clusterConfig('rayline:1'),
-      rayClusterDeletionDelaySeconds: 2,
+      rayClusterDeletionDelaySeconds: 5,
     },
   } as KubeObject);
   const pending = await waitForService(
@@ -327,6 +327,10 @@ test('a cluster spec change upgrades to a new cluster: traffic moves only when i
   const after = await client.get<Service & KubeObject>(Services, ns, 'demo-serve-svc');
   assert.equal(after?.spec?.selector?.['rayline.dev/cluster'], next);
   assert.equal(after?.spec?.clusterIP, serveService?.spec?.clusterIP, 'the ClusterIP is kept');
+  // Kept for rayClusterDeletionDelaySeconds: the reconcile that switched used to delete it at once,
+  // since its cache had not seen the delete-after annotation yet.
+  const old = await client.get<RayCluster & KubeObject>(RayClusters, ns, firstCluster);
+  assert.ok(old && !old.metadata.deletionTimestamp, 'the old cluster outlives the switch');
   await waitFor(
     async () => (await client.get(RayClusters, ns, firstCluster)) === null,
     30_000,

@@ -81,7 +81,11 @@ describe('pipeline RayService from config/samples', () => {
     cluster = service.status?.activeServiceStatus?.rayClusterName ?? '';
     assert.ok(cluster, 'the RayService names its active cluster');
     // Ready means a pod backs the serve service; kube-proxy programs its address a moment later.
-    await waitFor('the serve service to route', async () => (await client.request(serveUrl, { text })).status === 200, 60_000);
+    await waitFor(
+      'the serve service to route',
+      async () => (await client.request(serveUrl, { text })).status === 200,
+      60_000,
+    );
   });
 
   after(async () => {
@@ -95,7 +99,7 @@ describe('pipeline RayService from config/samples', () => {
     const answer = await client.request(serveUrl, { text });
     assert.equal(answer.status, 200, answer.body);
     const result = JSON.parse(answer.body);
-    assert.equal(result.original_length, 28);
+    assert.equal(result.original_length, 33);
     assert.equal(result.sentiment.label, 'POSITIVE');
     assert.equal(typeof result.summary, 'string');
     assert.ok(text.includes(result.summary), 'the summary quotes the text');
@@ -191,6 +195,16 @@ describe('pipeline RayService from config/samples', () => {
     );
     const switchS = (Date.now() - started) / 1000;
     assert.deepEqual([...pendingNames], [next], 'exactly one pending cluster, the one switched to');
+    const old = await kubectlJson<KubeObject & { metadata: { deletionTimestamp?: string } }>([
+      'get',
+      'raycluster',
+      cluster,
+    ]);
+    assert.equal(
+      old.metadata.deletionTimestamp,
+      undefined,
+      'the old cluster is kept for rayClusterDeletionDelaySeconds',
+    );
     await waitFor(
       `old cluster ${cluster} deleted`,
       async () => {

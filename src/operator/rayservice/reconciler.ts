@@ -53,6 +53,11 @@ export interface RayServiceReconcilerDeps {
 export class RayServiceReconciler {
   readonly #deps: RayServiceReconcilerDeps;
   readonly #configs: ServeConfigSync;
+  /**
+   * Deletion times this operator just wrote, by cluster uid: the cache shows the annotation a moment
+   * later, and a reconcile in between must not take the old cluster for one nobody needs.
+   */
+  readonly #deleteAfter = new Map<string, string>();
 
   constructor(deps: RayServiceReconcilerDeps) {
     this.#deps = deps;
@@ -365,6 +370,7 @@ export class RayServiceReconciler {
   async #scheduleDeletion(rs: RayService, old: RayCluster, now: Date): Promise<void> {
     const delayS = rs.spec.rayClusterDeletionDelaySeconds ?? 60;
     const at = new Date(now.getTime() + delayS * 1000).toISOString();
+    this.#deleteAfter.set(old.metadata.uid ?? '', at);
     await this.#deps.client.patch(RayClusters, old.metadata.namespace, old.metadata.name ?? '', 'merge', {
       metadata: { annotations: { [ANNOTATION_DELETE_AFTER]: at } },
     });
@@ -383,8 +389,10 @@ export class RayServiceReconciler {
         continue;
       if (cluster.metadata.deletionTimestamp) continue;
       if (!cluster.metadata.ownerReferences?.some((o) => o.uid === rs.metadata.uid)) continue;
-      const after = cluster.metadata.annotations?.[ANNOTATION_DELETE_AFTER];
+      const written = this.#deleteAfter.get(cluster.metadata.uid ?? '');
+      const after = cluster.metadata.annotations?.[ANNOTATION_DELETE_AFTER] ?? written;
       if (after && Date.parse(after) > now.getTime()) continue;
+      this.#deleteAfter.delete(cluster.metadata.uid ?? '');
       await this.#deleteCluster(cluster, after ? 'deletion delay passed' : 'no longer needed');
     }
   }
