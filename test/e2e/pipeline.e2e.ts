@@ -4,62 +4,33 @@
  * upgrade, both under continuous load from a client pod, which must see no failed request.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import yaml from 'js-yaml';
+import { ExtractiveSummarizer, preprocess, SentimentAnalyzer } from '../../examples/pipeline/nlp.ts';
 import { ClusterClient } from './client.ts';
 import { LoadClient } from './load.ts';
 import {
-  apply,
+  deployPipeline,
+  pipelineManifest,
+  pipelineName as name,
+  rayService,
+  serveStatus,
+  serveUrl,
+  text,
+} from './pipeline-app.ts';
+import {
   condition,
   deleteAndWait,
   installOperator,
   type KubeObject,
   kubectl,
   kubectlJson,
-  pods,
   operatorNamespace,
   operatorRelease,
-  repoRoot,
+  pods,
   saveLogs,
   waitFor,
 } from './support.ts';
-
-const name = 'pipeline';
-const serveUrl = `http://${name}-serve-svc.default.svc.cluster.local:8000/analyze`;
-const text =
-  'The new solar farm opened this week. Residents are delighted with the cleaner air. ' +
-  'The council plans a second farm next year. Critics worry about the cost to taxpayers.';
-
-interface ServiceStatus {
-  rayClusterName?: string;
-  applicationStatuses?: Record<string, { status?: string }>;
-}
-
-async function rayService(): Promise<
-  KubeObject & { status?: { activeServiceStatus?: ServiceStatus; pendingServiceStatus?: ServiceStatus } }
-> {
-  return kubectlJson(['get', 'rayservice', name]);
-}
-
-async function headPod(cluster: string): Promise<string> {
-  const [head] = await pods('default', `rayline.dev/cluster=${cluster},rayline.dev/node-type=head`);
-  assert.ok(head, `a head pod of ${cluster}`);
-  return head.name;
-}
-
-async function serveStatus(cluster: string): Promise<{
-  applications: Record<
-    string,
-    {
-      status: string;
-      deployments: Record<string, { status: string; replica_states: Record<string, number> }>;
-    }
-  >;
-}> {
-  const out = await kubectl(['exec', await headPod(cluster), '--', 'rayline', 'serve', 'status']);
-  return yaml.load(out) as never;
-}
 
 describe('pipeline RayService from config/samples', () => {
   let client: ClusterClient;
@@ -68,24 +39,7 @@ describe('pipeline RayService from config/samples', () => {
   before(async () => {
     await installOperator();
     client = await ClusterClient.start();
-    await apply({ file: 'config/samples/rayservice_pipeline.yaml' });
-    const service = await waitFor(
-      'RayService pipeline Ready',
-      async () => {
-        const rs = await rayService();
-        return condition(rs, 'Ready')?.status === 'True' ? rs : undefined;
-      },
-      600_000,
-      1000,
-    );
-    cluster = service.status?.activeServiceStatus?.rayClusterName ?? '';
-    assert.ok(cluster, 'the RayService names its active cluster');
-    // Ready means a pod backs the serve service; kube-proxy programs its address a moment later.
-    await waitFor(
-      'the serve service to route',
-      async () => (await client.request(serveUrl, { text })).status === 200,
-      60_000,
-    );
+    cluster = await deployPipeline(client);
   });
 
   after(async () => {
@@ -95,14 +49,15 @@ describe('pipeline RayService from config/samples', () => {
     await client?.delete();
   });
 
-  test('answers POST /analyze through the serve service', async () => {
+  test('answers POST /analyze through the serve service with what the same code answers here', async () => {
     const answer = await client.request(serveUrl, { text });
     assert.equal(answer.status, 200, answer.body);
-    const result = JSON.parse(answer.body);
-    assert.equal(result.original_length, 33);
-    assert.equal(result.sentiment.label, 'POSITIVE');
-    assert.equal(typeof result.summary, 'string');
-    assert.ok(text.includes(result.summary), 'the summary quotes the text');
+    const processed = preprocess(text);
+    assert.deepEqual(JSON.parse(answer.body), {
+      original_length: processed.length,
+      sentiment: new SentimentAnalyzer().analyze(processed.text),
+      summary: new ExtractiveSummarizer().summarize(text),
+    });
   });
 
   test('kubectl shows the head and both workers Running and Ready', async () => {
@@ -126,11 +81,7 @@ describe('pipeline RayService from config/samples', () => {
 
   test('an in-place serveConfigV2 update keeps the cluster and fails no request', async () => {
     const load = await LoadClient.start('load-inplace', serveUrl, 50, { text });
-    const sample = yaml.load(
-      await readFile(`${repoRoot}config/samples/rayservice_pipeline.yaml`, 'utf8'),
-    ) as {
-      spec: { serveConfigV2: string };
-    };
+    const sample = await pipelineManifest();
     const config = yaml.load(sample.spec.serveConfigV2) as { applications: { deployments: object[] }[] };
     config.applications[0].deployments = [
       { name: 'Preprocessor', num_replicas: 3 },
