@@ -97,7 +97,7 @@ describe('the autoscaling loop on a real cluster', () => {
       300_000,
     );
     const servingS = (Date.now() - demanded) / 1000;
-    assert.deepEqual(JSON.parse(answer.body), { message: 'Hello from Rayline!', path: '/' });
+    assert.deepEqual(JSON.parse(answer.body), { message: 'Hello from Rayline!', path: '/hello' });
     console.log(
       `autoscaling: group patched ${((patched - demanded) / 1000).toFixed(1)} s after the deploy, worker serving after ${servingS.toFixed(1)} s`,
     );

@@ -168,7 +168,7 @@ export class HeadCluster {
     let node: RemoteNode | undefined;
     const log = this.#options.log;
     channel.onMessage = (message) => {
-      if (node && message.t === 'leaving') return this.#forget(node, 'node left the cluster');
+      if (node && message.t === 'leaving') return this.#leaving(node);
       if (node) return node.onMessage(message);
       if (message.t === 'auth' && !channel.authenticated) {
         this.#authenticate(channel, ticket, (message as { token?: unknown }).token);
@@ -196,9 +196,9 @@ export class HeadCluster {
       node = this.#register(h, channel);
     };
     channel.onClose = () => {
-      if (node && node.channel === channel) {
-        log.warn({ node: node.id }, 'lost the connection to a node; waiting for it to come back');
-      }
+      if (!node || node.channel !== channel) return;
+      if (node.leaving) this.#forget(node, 'node left the cluster');
+      else log.warn({ node: node.id }, 'lost the connection to a node; waiting for it to come back');
     };
   }
 
@@ -265,6 +265,24 @@ export class HeadCluster {
       if (now - node.lastSeenMs > this.#timeoutMs)
         this.#forget(node, 'node lost: its replicas are rescheduled');
     }
+  }
+
+  /**
+   * A worker that is leaving (its pod deleted) drains before it goes: its replicas stay in the
+   * routing tables, so that calls keep reaching them until they stop, and callers retry elsewhere
+   * what they then refuse. Removing them at once emptied the tables of a head whose whole cluster
+   * was being deleted, and its proxy queued requests nothing would ever serve. The node is forgotten
+   * when its connection closes; nothing new is placed on it meanwhile.
+   */
+  #leaving(node: RemoteNode): void {
+    this.#options.log.info({ node: node.id, replicas: node.replicas.size }, 'node leaving: draining');
+    node.leaving = true;
+    this.#options.onChange();
+  }
+
+  /** Where new replicas may go: every node but those leaving. */
+  placeableNodes(): ClusterNode[] {
+    return this.nodes().filter((n) => !(n instanceof RemoteNode && n.leaving));
   }
 
   #forget(node: RemoteNode, why: string): void {

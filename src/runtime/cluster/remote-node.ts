@@ -22,6 +22,8 @@ export class RemoteNode implements ClusterNode {
   channel: Channel<ToHead, ToNode> | undefined;
   lastSeenMs = Date.now();
   proxyHealthy: boolean | undefined;
+  /** It said it is leaving: its replicas drain and still serve, nothing new is placed on it. */
+  leaving = false;
   readonly replicas = new Map<string, RemoteReplica>();
   readonly #asks = new Map<number, (answer: Extract<ToHead, { t: 'answer' }> | undefined) => void>();
   #nextAsk = 1;

@@ -96,7 +96,7 @@ export class ServeController {
     this.#options = options;
     this.#recovery = options.recovery;
     const { cluster } = options;
-    this.#placer = new Placer(() => cluster.nodes());
+    this.#placer = new Placer(() => cluster.placeableNodes());
     this.#builds = new BuildPool(options.buildConcurrency ?? availableParallelism());
     this.#ctx = {
       place: (requests) => this.#placer.place(requests),
