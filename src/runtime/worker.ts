@@ -51,6 +51,7 @@ interface Hosted {
 
 const HEARTBEAT_MS = 1000;
 const RECONNECT_MAX_MS = 5000;
+const CONNECT_TIMEOUT_MS = 3000;
 /** A worker told to stop drains its replicas like Ray Serve's defaults for a graceful shutdown. */
 const STOP_WAIT_LOOP_S = 2;
 const STOP_TIMEOUT_S = 20;
@@ -136,8 +137,12 @@ export class Worker {
     if (this.#stopping) return;
     const log = this.#options.log;
     const socket = net.connect(parseHostPort(this.#options.headAddress));
+    // A restarted head pod has a new address: until DNS says so, a connect to the old one gets no
+    // answer at all, and the kernel would give up only after about two minutes.
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connecting to the head timed out')));
     const channel = new Channel<ToNode, ToHead>(socket);
     socket.once('connect', () => {
+      socket.setTimeout(0);
       // The token goes alone first: the head holds only a few bytes for a peer it does not know.
       channel.send({ t: 'auth', token: this.#options.token ?? '' });
       channel.send({

@@ -104,7 +104,11 @@ export async function deployPipeline(client: ClusterClient, manifest?: RayServic
   // Ready means a pod backs the serve service; kube-proxy programs its address a moment later.
   await waitFor(
     'the serve service to route',
-    async () => (await client.request(serveUrl, { text })).status === 200,
+    async () => {
+      const answer = await client.request(serveUrlOf(name), { text });
+      if (answer.status !== 200) throw new Error(`${answer.status} ${answer.body}`);
+      return answer;
+    },
     60_000,
   );
   return cluster;
