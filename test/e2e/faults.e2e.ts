@@ -51,8 +51,13 @@ describe('faults under load', () => {
     client = await ClusterClient.start('e2e-faults-client');
     const manifest = await pipelineManifest();
     manifest.metadata.name = name;
-    manifest.spec.rayClusterConfig.headGroupSpec.rayStartParams['num-cpus'] = '0';
-    manifest.spec.rayClusterConfig.workerGroupSpecs[0].replicas = 3;
+    const spec = manifest.spec.rayClusterConfig;
+    spec.headGroupSpec.rayStartParams['num-cpus'] = '0';
+    spec.workerGroupSpecs[0].replicas = 3;
+    // Four pods, twice during the upgrade, on a 2-CPU node.
+    for (const template of [spec.headGroupSpec.template, spec.workerGroupSpecs[0].template]) {
+      template.spec.containers[0].resources.requests.cpu = '200m';
+    }
     cluster = await deployPipeline(client, manifest);
     await waitFor('four Ready pods', async () => {
       const list = await clusterPods();

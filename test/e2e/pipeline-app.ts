@@ -70,13 +70,17 @@ export async function pipelineManifest(): Promise<RayServiceManifest> {
   ) as RayServiceManifest;
 }
 
+interface PodTemplate {
+  spec: { containers: { resources: { requests: Record<string, string> } }[] };
+}
+
 export interface RayServiceManifest {
   metadata: { name: string };
   spec: {
     serveConfigV2: string;
     rayClusterConfig: {
-      headGroupSpec: { rayStartParams: Record<string, string> };
-      workerGroupSpecs: { replicas: number }[];
+      headGroupSpec: { rayStartParams: Record<string, string>; template: PodTemplate };
+      workerGroupSpecs: { replicas: number; template: PodTemplate }[];
     };
   };
 }
