@@ -409,7 +409,7 @@ describe('parameters not honoured', () => {
     }
     for (const [param, extra] of [
       ['echo', { echo: true }],
-      ['best_of', { best_of: 3, n: 2 }],
+      ['best_of', { best_of: 1, n: 2 }],
       ['suffix', { suffix: 'end' }],
     ] as const) {
       const error = await apiError(() =>
@@ -478,6 +478,26 @@ describe('n', () => {
       whole.choices.map((c) => c.message.content),
     );
   });
+});
+
+test('best_of: the most likely of the candidates (highest sum of token logprobs), all counted in usage', async () => {
+  const params = { model: MODEL, prompt: 'best', max_tokens: 8, temperature: 1, seed: 21 };
+  const candidates = await client.completions.create({ ...params, n: 4, logprobs: 0 });
+  const score = (c: OpenAI.CompletionChoice) => c.logprobs!.token_logprobs!.reduce((a, b) => a + b, 0);
+  const ranked = [...candidates.choices].sort((a, b) => score(b) - score(a));
+  const best = await client.completions.create({ ...params, best_of: 4 });
+  assert.deepEqual(
+    best.choices.map((c) => [c.index, c.text, c.logprobs]),
+    [[0, ranked[0].text, null]],
+  );
+  assert.equal(best.usage?.completion_tokens, 32);
+  const two = await client.completions.create({ ...params, best_of: 4, n: 2 });
+  assert.deepEqual(
+    two.choices.map((c) => c.text),
+    ranked.slice(0, 2).map((c) => c.text),
+  );
+  const streamed = await apiError(() => client.completions.create({ ...params, best_of: 2, stream: true }));
+  assert.equal(streamed.param, 'best_of');
 });
 
 describe('openai-upstream', () => {

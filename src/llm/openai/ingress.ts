@@ -190,6 +190,10 @@ export class OpenAIIngress {
     const chat = 'messages' in req ? req : undefined;
     const completion = 'prompt' in req ? req : undefined;
     const logprobs = chat ? chatLogprobs(chat) : (completion?.logprobs ?? undefined);
+    const n = req.n ?? 1;
+    const bestOf = completion?.best_of ?? n;
+    if (bestOf < n) throw badParam('best_of', `must be at least n (${n})`);
+    if (bestOf > n && req.stream) throw badParam('best_of', 'cannot be used with stream');
     const tools = chat ? toolsOf(chat) : undefined;
     const constraint = chat ? constraintOf(chat, tools) : undefined;
     const sampling: SamplingParams = {
@@ -201,7 +205,8 @@ export class OpenAIIngress {
       frequencyPenalty: req.frequency_penalty ?? 0,
       presencePenalty: req.presence_penalty ?? 0,
       ...(constraint ? { constraint } : {}),
-      ...(logprobs !== undefined ? { logprobs } : {}),
+      // best_of ranks candidates by their tokens' logprobs.
+      ...(logprobs !== undefined || bestOf > n ? { logprobs: logprobs ?? 0 } : {}),
     };
     // Read by the router of the model's deployment when it is called through a handle.
     const session = request.headers[SESSION_HEADER] || req.user || req.prompt_cache_key || undefined;
@@ -215,7 +220,7 @@ export class OpenAIIngress {
       sampling,
       ...(session ? { session } : {}),
     };
-    const runs = await startRuns(server, call, req.n ?? 1);
+    const runs = await startRuns(server, call, bestOf);
     const meta = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -232,7 +237,7 @@ export class OpenAIIngress {
         headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
       });
     }
-    return await collect(kind, meta, wants, runs);
+    return await collect(kind, meta, wants, runs, bestOf > n ? n : undefined);
   }
 }
 

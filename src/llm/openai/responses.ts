@@ -97,7 +97,7 @@ async function collectChoice(kind: Kind, wants: Wants, index: number, run: Run) 
       logprobs: wants.logprobs ? chatLogprobs(logprobs) : null,
       finish_reason: done.finish_reason,
     };
-    return { choice, done };
+    return { choice, done, logprobs };
   }
   const choice = {
     index,
@@ -105,15 +105,28 @@ async function collectChoice(kind: Kind, wants: Wants, index: number, run: Run) 
     logprobs: wants.logprobs ? completionLogprobs(logprobs, 0) : null,
     finish_reason: done.finish_reason,
   };
-  return { choice, done };
+  return { choice, done, logprobs };
 }
 
-export async function collect(kind: Kind, meta: Meta, wants: Wants, runs: Run[]): Promise<unknown> {
+/**
+ * The reply of all runs; with `bestOf`, only the `bestOf` most likely runs (highest sum of their
+ * tokens' logprobs, which the runs must carry), in that order. Usage counts every run, as OpenAI does.
+ */
+export async function collect(
+  kind: Kind,
+  meta: Meta,
+  wants: Wants,
+  runs: Run[],
+  bestOf?: number,
+): Promise<unknown> {
   const results = await Promise.all(runs.map((run, index) => collectChoice(kind, wants, index, run)));
+  const score = (r: (typeof results)[number]) => r.logprobs.reduce((sum, l) => sum + l.logprob, 0);
+  const chosen =
+    bestOf === undefined ? results : [...results].sort((a, b) => score(b) - score(a)).slice(0, bestOf);
   return {
     ...meta,
     object: kind === 'chat' ? 'chat.completion' : 'text_completion',
-    choices: results.map((r) => r.choice),
+    choices: chosen.map((r, index) => ({ ...r.choice, index })),
     usage: totalUsage(results.map((r) => r.done)),
   };
 }
