@@ -295,6 +295,8 @@ export class Worker {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    // New requests get 503 (another node takes them); those in flight finish.
+    this.proxy.drain();
     clearInterval(this.#heartbeat);
     this.#send({ t: 'leaving' });
     await Promise.all(
