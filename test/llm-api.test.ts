@@ -391,6 +391,7 @@ describe('parameters not honoured', () => {
       ['store', { store: true }],
       ['frobnicate', { frobnicate: 1 }],
       ['messages.0.name', { messages: [{ role: 'user', content: 'x', name: 'bob' }] }],
+      ['model', { model: `${MODEL}:my-adapter` }],
       ['tool_choice', { tool_choice: 'required' }],
       ['response_format', { tools, response_format: { type: 'json_object' } }],
     ];

@@ -28,6 +28,19 @@ test('args get defaults and errors name the field', () => {
     /llm_configs\[0\]\.engine/,
   );
   assert.equal(args.llm_configs[0].experimental_configs.stream_batching_interval_ms, 50);
+  // Not served yet: refused by name rather than ignored.
+  assert.throws(
+    () =>
+      parseOpenAIAppArgs({
+        llm_configs: [
+          {
+            model_loading_config: { model_id: 'm', model_source: 'x' },
+            lora_config: { dynamic_lora_loading_path: '/loras' },
+          },
+        ],
+      }),
+    /llm_configs\[0\]\.lora_config: LoRA adapters are not supported yet/,
+  );
   const withInterval = (experimental_configs: unknown) =>
     parseOpenAIAppArgs({
       llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'x' }, experimental_configs }],

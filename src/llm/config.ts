@@ -68,6 +68,11 @@ export const llmConfigSchema = z
         stream_batching_interval_ms: z.number().min(0).max(60_000).default(STREAM_BATCHING_INTERVAL_MS),
       })
       .prefault({}),
+    /** Ray Serve LLM's LoRA serving: not supported yet, refused by name rather than ignored. */
+    lora_config: z
+      .unknown()
+      .optional()
+      .refine((v) => v === undefined, { message: 'LoRA adapters are not supported yet' }),
     /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
     accelerator: z.string().optional(),
   })

@@ -107,6 +107,17 @@ export class OpenAIIngress {
 
   #server(model: string): ModelServer {
     const server = Object.hasOwn(this.#servers, model) ? this.#servers[model] : undefined;
+    const base = model.slice(0, model.indexOf(':'));
+    if (!server && base && Object.hasOwn(this.#servers, base)) {
+      throw new OpenAIError(
+        400,
+        `model: '${model}' names a LoRA adapter of '${base}'; adapters are not supported yet`,
+        {
+          param: 'model',
+          code: 'model_not_found',
+        },
+      );
+    }
     if (!server) {
       throw new OpenAIError(404, `The model '${model}' does not exist`, {
         param: 'model',
