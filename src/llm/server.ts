@@ -40,6 +40,8 @@ export interface ServerGenerateRequest {
 export interface ServerEmbedRequest {
   input: string[];
   dimensions?: number;
+  /** Routes like a generation's session. */
+  session?: string;
 }
 
 export type ServerEvent =
@@ -149,7 +151,8 @@ export class LLMServer {
   async embed(request: ServerEmbedRequest): Promise<Embeddings> {
     const engine = await this.#ready();
     const { signal } = getRequestContext();
-    const result = await engine.embed({ ...request, signal });
+    const { session: _, ...rest } = request;
+    const result = await engine.embed({ ...rest, signal });
     recordEmbedding(this.modelId, result.promptTokens);
     return result;
   }

@@ -161,7 +161,8 @@ export class OpenAIIngress {
     let result: Embeddings;
     try {
       const dimensions = req.dimensions != null ? { dimensions: req.dimensions } : {};
-      result = await server.embed({ input: req.input, ...dimensions });
+      const session = request.headers[SESSION_HEADER] || req.user;
+      result = await server.embed({ input: req.input, ...dimensions, ...(session ? { session } : {}) });
     } catch (error) {
       // The engine refuses only inputs (empty, longer than the context): name the parameter.
       const e = error as { code?: string; message?: string };
