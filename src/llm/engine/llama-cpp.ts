@@ -27,7 +27,9 @@ import {
   TokenBias,
 } from 'node-llama-cpp';
 import { RaylineError } from '../../errors.ts';
+import { AdapterContexts } from './adapter-contexts.ts';
 import { ANY_OBJECT, toGrammarSchema, UnsupportedSchemaError } from './json-schema.ts';
+import { SequencePool } from './sequence-pool.ts';
 import { IncrementalDetokenizer, StopMatcher } from './stop.ts';
 import { forcedToolCallSchema, forcedToolCalls, ToolCallScanner, type ToolCallSyntax } from './tool-calls.ts';
 import type {
@@ -58,51 +60,19 @@ export interface LlamaCppOptions {
   gpuLayers?: number;
   /** Sequences decoded together. */
   parallel?: number;
+  /** LoRA adapters kept loaded at once (each in a context of its own). */
+  maxAdapters?: number;
 }
 
-export const LLAMA_CPP_DEFAULTS = { contextSize: 2048, threads: 1, gpuLayers: 0, parallel: 4 } as const;
+export const LLAMA_CPP_DEFAULTS = {
+  contextSize: 2048,
+  threads: 1,
+  gpuLayers: 0,
+  parallel: 4,
+  maxAdapters: 16,
+} as const;
 
 const GRAMMAR_CACHE_SIZE = 64;
-
-/** Free sequences, handed out in request order. */
-class SequencePool {
-  readonly #free: LlamaContextSequence[];
-  readonly #waiters: Array<{ resolve: (s: LlamaContextSequence) => void }> = [];
-
-  constructor(sequences: LlamaContextSequence[]) {
-    this.#free = [...sequences];
-  }
-
-  get waiting(): number {
-    return this.#waiters.length;
-  }
-
-  acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
-    const free = this.#free.pop();
-    if (free) return Promise.resolve(free);
-    return new Promise((resolve, reject) => {
-      const waiter = { resolve };
-      const onAbort = () => {
-        const at = this.#waiters.indexOf(waiter);
-        if (at !== -1) this.#waiters.splice(at, 1);
-        reject(signal?.reason ?? new RaylineError('RL_CANCELLED', 'generation cancelled'));
-      };
-      waiter.resolve = (s) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(s);
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
-  }
-
-  release(sequence: LlamaContextSequence): void {
-    const next = this.#waiters.shift();
-    if (next) next.resolve(sequence);
-    else this.#free.push(sequence);
-  }
-}
 
 export class LlamaCppEngine implements LLMEngine {
   readonly #llama: Llama;
@@ -119,6 +89,7 @@ export class LlamaCppEngine implements LLMEngine {
   /** Grammars by schema: building one takes milliseconds, and clients repeat their schemas. */
   readonly #grammars = new Map<string, LlamaGrammar>();
   #partialCharacters: TokenBias | undefined;
+  readonly #adapters: AdapterContexts;
 
   private constructor(
     options: Required<LlamaCppOptions>,
@@ -132,6 +103,12 @@ export class LlamaCppEngine implements LLMEngine {
     this.#model = model;
     this.#context = context;
     this.#pool = new SequencePool(sequences);
+    this.#adapters = new AdapterContexts(model, {
+      contextSize: context.contextSize,
+      sequences: options.parallel,
+      threads: options.threads,
+      max: options.maxAdapters,
+    });
     try {
       // At load, not on the first chat request: reading the template takes hundreds of milliseconds.
       this.#chatWrapper = resolveChatWrapper(model);
@@ -316,6 +293,8 @@ export class LlamaCppEngine implements LLMEngine {
       let finishReason: FinishReason = 'length';
       let sequence: LlamaContextSequence;
       let grammar: LlamaGrammar | undefined;
+      let pool = engine.#pool;
+      let adapter: { release: () => void } | undefined;
       try {
         if (input.length + sampling.maxTokens > engine.contextSize) {
           throw new RaylineError(
@@ -325,8 +304,14 @@ export class LlamaCppEngine implements LLMEngine {
         }
         const building = engine.#grammarFor(request);
         if (building) grammar = await building;
-        sequence = await engine.#pool.acquire(signal);
+        if (request.adapter) {
+          const held = await engine.#adapters.hold(request.adapter);
+          adapter = held;
+          pool = held.pool;
+        }
+        sequence = await pool.acquire(signal);
       } catch (error) {
+        adapter?.release();
         fail(error);
         throw error;
       }
@@ -449,7 +434,8 @@ export class LlamaCppEngine implements LLMEngine {
         // Also reached when the consumer stops iterating early (client gone): the sequence is free again.
         settle({ finishReason, usage });
         engine.#active--;
-        engine.#pool.release(sequence);
+        pool.release(sequence);
+        adapter?.release();
       }
     }
     const iterable = run();
@@ -520,7 +506,13 @@ export class LlamaCppEngine implements LLMEngine {
     return this.#model.embeddingVectorSize;
   }
 
+  /** The files of the LoRA adapters loaded now, most recently used first. */
+  loadedAdapters(): string[] {
+    return this.#adapters.loaded();
+  }
+
   async dispose(): Promise<void> {
+    await this.#adapters.dispose();
     await (await this.#embedding?.catch(() => undefined))?.dispose();
     await this.#context.dispose();
     await this.#model.dispose();

@@ -49,6 +49,7 @@ interface ModelServer {
   embed(request: ServerEmbedRequest): Promise<Embeddings>;
   tokenize(request: { prompt?: string; messages?: ChatMessage[]; addSpecial?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
+  adapters(): Promise<string[]>;
   stats(): Promise<EngineStats>;
 }
 
@@ -58,6 +59,7 @@ function throughHandle(handle: DeploymentHandle<ModelServer>): ModelServer {
     embed: async (request) => await handle.embed.remote(request),
     tokenize: async (request) => await handle.tokenize.remote(request),
     detokenize: async (tokens) => await handle.detokenize.remote(tokens),
+    adapters: async () => await handle.adapters.remote(),
     stats: async () => await handle.stats.remote(),
   };
 }
@@ -78,7 +80,7 @@ export class OpenAIIngress {
       // Matched by suffix so the app works under any route prefix.
       const path = request.path.replace(/\/+$/, '');
       const is = (method: string, route: string) => request.method === method && path.endsWith(route);
-      if (is('GET', '/v1/models')) return this.#models();
+      if (is('GET', '/v1/models')) return await this.#models();
       if (is('POST', '/v1/completions') && !path.endsWith('/chat/completions'))
         return await this.#generate(request, 'completion');
       if (is('POST', '/v1/chat/completions')) return await this.#generate(request, 'chat');
@@ -93,38 +95,51 @@ export class OpenAIIngress {
     }
   }
 
-  #models() {
-    return {
-      object: 'list',
-      data: Object.keys(this.#servers).map((id) => ({
-        id,
-        object: 'model',
-        created: this.#created,
-        owned_by: 'rayline',
-      })),
-    };
+  /** The models, and the LoRA adapters each can serve as `MODEL_ID:ADAPTER` (`parent` names the model). */
+  async #models() {
+    const entry = (id: string, parent?: string) => ({
+      id,
+      object: 'model',
+      created: this.#created,
+      owned_by: 'rayline',
+      ...(parent ? { root: parent, parent } : {}),
+    });
+    const data = [];
+    for (const [id, server] of Object.entries(this.#servers)) {
+      data.push(entry(id));
+      for (const adapter of await server.adapters()) data.push(entry(`${id}:${adapter}`, id));
+    }
+    return { object: 'list', data };
   }
 
+  /** The server of a model, for endpoints that take no adapter. */
   #server(model: string): ModelServer {
-    const server = Object.hasOwn(this.#servers, model) ? this.#servers[model] : undefined;
-    const base = model.slice(0, model.indexOf(':'));
-    if (!server && base && Object.hasOwn(this.#servers, base)) {
+    const { server, adapter } = this.#route(model);
+    if (adapter !== undefined) {
       throw new OpenAIError(
         400,
-        `model: '${model}' names a LoRA adapter of '${base}'; adapters are not supported yet`,
+        `model: '${model}' names a LoRA adapter; adapters serve completions and chat only`,
         {
           param: 'model',
-          code: 'model_not_found',
+          code: 'invalid_value',
         },
       );
     }
-    if (!server) {
-      throw new OpenAIError(404, `The model '${model}' does not exist`, {
-        param: 'model',
-        code: 'model_not_found',
-      });
-    }
     return server;
+  }
+
+  /** The server of `MODEL_ID` or `MODEL_ID:ADAPTER` (Ray Serve LLM's naming of LoRA adapters). */
+  #route(model: string): { server: ModelServer; adapter?: string } {
+    if (Object.hasOwn(this.#servers, model)) return { server: this.#servers[model] };
+    const colon = model.indexOf(':');
+    const base = model.slice(0, colon);
+    if (colon > 0 && Object.hasOwn(this.#servers, base)) {
+      return { server: this.#servers[base], adapter: model.slice(colon + 1) };
+    }
+    throw new OpenAIError(404, `The model '${model}' does not exist`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
   }
 
   /** Engine counters of one model's replica (the generated-token count shows that a cancel stopped work). */
@@ -194,7 +209,7 @@ export class OpenAIIngress {
     if (!parsed.success) throw validationError(parsed.error);
     refuseUnsupported(body as Record<string, unknown>);
     const req = parsed.data;
-    const server = this.#server(req.model);
+    const { server, adapter } = this.#route(req.model);
     const maxTokens =
       ('max_completion_tokens' in req ? req.max_completion_tokens : undefined) ??
       req.max_tokens ??
@@ -221,7 +236,13 @@ export class OpenAIIngress {
       ...(logprobs !== undefined || bestOf > n ? { logprobs: logprobs ?? 0 } : {}),
     };
     // Read by the router of the model's deployment when it is called through a handle.
-    const session = request.headers[SESSION_HEADER] || req.user || req.prompt_cache_key || undefined;
+    // An adapter's requests go where it is loaded, before any session.
+    const session =
+      (adapter !== undefined ? req.model : undefined) ||
+      request.headers[SESSION_HEADER] ||
+      req.user ||
+      req.prompt_cache_key ||
+      undefined;
     const call: ServerGenerateRequest = {
       ...(chat
         ? { messages: chatMessages(chat.messages), ...(tools ? { tools } : {}) }
@@ -231,6 +252,7 @@ export class OpenAIIngress {
           }),
       sampling,
       ...(session ? { session } : {}),
+      ...(adapter !== undefined ? { adapter } : {}),
     };
     const runs = await startRuns(server, call, bestOf);
     const meta = {
@@ -360,10 +382,13 @@ function toOpenAIError(error: unknown): OpenAIError {
   const e = error as { code?: string; statusCode?: number; message?: string };
   const message = e?.message ?? String(error);
   switch (e?.code) {
-    case 'RL_BAD_REQUEST': {
-      // Engines name the parameter at fault first (`response_format.json_schema.schema.pattern: ...`).
+    case 'RL_BAD_REQUEST':
+    case 'RL_NOT_FOUND': {
+      // Engines and servers name the parameter at fault first (`response_format.json_schema.schema.pattern: ...`).
       const param = /^([A-Za-z_$][\w$]*(?:\.[\w$-]+)*): /.exec(message)?.[1] ?? null;
-      return new OpenAIError(400, message, { code: 'invalid_value', param });
+      return e.code === 'RL_NOT_FOUND'
+        ? new OpenAIError(404, message, { code: param === 'model' ? 'model_not_found' : 'not_found', param })
+        : new OpenAIError(400, message, { code: 'invalid_value', param });
     }
     case 'RL_BACKPRESSURE':
       return new OpenAIError(429, message, { type: 'rate_limit_error', code: 'rate_limit_exceeded' });
