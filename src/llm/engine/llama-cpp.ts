@@ -3,31 +3,29 @@
  * request takes a free sequence (waiting in FIFO order when none is free), so concurrent requests
  * are decoded in the same batches (continuous batching) instead of one after the other. Embeddings
  * use a second, embedding context, created on the first `embed` (generation-only models never pay for it).
+ * Structured outputs and forced tool calls generate under a grammar (grammars.ts), `auto` tool calls
+ * are found in the text (tool-calls.ts), and LoRA adapters get contexts of their own (adapter-contexts.ts).
  */
 import {
-  type ChatHistoryItem,
-  type ChatModelFunctionCall,
-  type ChatModelFunctions,
-  type ChatModelResponse,
   type ChatWrapper,
-  type GbnfJsonSchema,
   getLlama,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaContextSequenceRepeatPenalty,
   type LlamaEmbeddingContext,
-  LlamaGrammar,
+  type LlamaGrammar,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
   LlamaText,
   resolveChatWrapper,
   type Token,
-  TokenBias,
 } from 'node-llama-cpp';
 import { RaylineError } from '../../errors.ts';
 import { AdapterContexts } from './adapter-contexts.ts';
+import { chatHistory, functionsOf, plainChatPrompt } from './chat-prompt.ts';
+import { Grammars, vocabularySize } from './grammars.ts';
 import { ANY_OBJECT, toGrammarSchema, UnsupportedSchemaError } from './json-schema.ts';
 import { SequencePool } from './sequence-pool.ts';
 import { IncrementalDetokenizer, StopMatcher } from './stop.ts';
@@ -72,8 +70,6 @@ export const LLAMA_CPP_DEFAULTS = {
   maxAdapters: 16,
 } as const;
 
-const GRAMMAR_CACHE_SIZE = 64;
-
 export class LlamaCppEngine implements LLMEngine {
   readonly #llama: Llama;
   readonly #model: LlamaModel;
@@ -86,9 +82,7 @@ export class LlamaCppEngine implements LLMEngine {
   readonly #chatWrapper: ChatWrapper | undefined;
   #active = 0;
   #embedding: Promise<LlamaEmbeddingContext> | undefined;
-  /** Grammars by schema: building one takes milliseconds, and clients repeat their schemas. */
-  readonly #grammars = new Map<string, LlamaGrammar>();
-  #partialCharacters: TokenBias | undefined;
+  readonly #grammars: Grammars;
   readonly #adapters: AdapterContexts;
 
   private constructor(
@@ -103,6 +97,7 @@ export class LlamaCppEngine implements LLMEngine {
     this.#model = model;
     this.#context = context;
     this.#pool = new SequencePool(sequences);
+    this.#grammars = new Grammars(llama, model);
     this.#adapters = new AdapterContexts(model, {
       contextSize: context.contextSize,
       sequences: options.parallel,
@@ -150,7 +145,7 @@ export class LlamaCppEngine implements LLMEngine {
   }
 
   get #vocabularySize(): number {
-    return this.#model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
+    return vocabularySize(this.#model);
   }
 
   get contextSize(): number {
@@ -215,50 +210,13 @@ export class LlamaCppEngine implements LLMEngine {
     };
   }
 
-  /**
-   * Bans the tokens that are only part of a UTF-8 character (byte-fallback tokens). llama.cpp's
-   * grammar lets invalid UTF-8 through without counting it, so under a grammar such tokens could
-   * break JSON or a string's length bound; banned, the model writes only characters it has whole
-   * tokens for.
-   */
-  get #wholeCharacters(): TokenBias {
-    if (this.#partialCharacters) return this.#partialCharacters;
-    const bias = new TokenBias(this.#model.tokenizer);
-    const size = this.#vocabularySize;
-    for (let t = 0; t < size && Number.isFinite(size); t++) {
-      const token = t as Token;
-      if (!this.#model.isEogToken(token) && this.#model.detokenize([token]).includes('\uFFFD'))
-        bias.set(token, 'never');
-    }
-    this.#partialCharacters = bias;
-    return bias;
-  }
-
-  /** A grammar for a schema of the subset (json-schema.ts), ending where the JSON ends. */
-  async #grammar(schema: JsonSchema): Promise<LlamaGrammar> {
-    const key = JSON.stringify(schema);
-    const cached = this.#grammars.get(key);
-    if (cached) return cached;
-    const generated = await this.#llama.createGrammarForJsonSchema(
-      schema as Readonly<GbnfJsonSchema> as never,
-    );
-    // node-llama-cpp's JSON grammars go on with newlines after the value (its chat stops on them);
-    // without them the grammar is complete at the value's end and only end-of-generation is left.
-    const grammar = new LlamaGrammar(this.#llama, {
-      grammar: generated.grammar.replace(/ "\\n\\n\\n\\n" \[\\n\]\*$/m, ''),
-    });
-    if (this.#grammars.size >= GRAMMAR_CACHE_SIZE) this.#grammars.delete(this.#grammars.keys().next().value!);
-    this.#grammars.set(key, grammar);
-    return grammar;
-  }
-
   /** The grammar a request's output is held to, if any; a schema the grammar cannot enforce is a bad request. */
   #grammarFor(request: GenerateRequest): Promise<LlamaGrammar> | undefined {
     const { tools, sampling } = request;
     let schema: JsonSchema | undefined;
     try {
-      if (tools && typeof tools.choice === 'object') schema = forcedToolCallSchema(tools);
-      else if (tools?.choice === 'required') schema = forcedToolCallSchema(tools);
+      if (tools && (typeof tools.choice === 'object' || tools.choice === 'required'))
+        schema = forcedToolCallSchema(tools);
       else if (sampling.constraint?.type === 'json_object') schema = ANY_OBJECT;
       else if (sampling.constraint?.type === 'json_schema')
         schema = toGrammarSchema(sampling.constraint.schema, 'response_format.json_schema.schema');
@@ -267,7 +225,7 @@ export class LlamaCppEngine implements LLMEngine {
       throw error;
     }
     // Undefined, not a promise, without a schema: a request then reaches the sequence queue at once.
-    return schema && this.#grammar(schema);
+    return schema && this.#grammars.get(schema);
   }
 
   stats(): EngineStats {
@@ -369,7 +327,7 @@ export class LlamaCppEngine implements LLMEngine {
             ...(grammar
               ? {
                   grammarEvaluationState: new LlamaGrammarEvaluationState({ model: engine.#model, grammar }),
-                  tokenBias: engine.#wholeCharacters,
+                  tokenBias: engine.#grammars.wholeCharacters,
                 }
               : {}),
           };
@@ -539,73 +497,4 @@ function penalties(
   };
 }
 
-/** The fallback chat format for models without a usable template. */
-export function plainChatPrompt(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string {
-  const functions = tools?.length
-    ? `functions (call one as ||call: name({...})):\n${tools.map((t) => `${t.name}(${JSON.stringify(t.parameters ?? {})})${t.description ? ` // ${t.description}` : ''}`).join('\n')}\n`
-    : '';
-  const line = (m: ChatMessage) =>
-    m.toolCalls?.length
-      ? `${m.role}: ${m.content}${m.toolCalls.map((c) => `||call: ${c.name}(${c.arguments})`).join('')}`
-      : `${m.role}: ${m.content}`;
-  return `${functions}${messages.map(line).join('\n')}\nassistant:`;
-}
-
-/** The tools as node-llama-cpp documents them in a prompt. */
-function functionsOf(tools: readonly ToolDefinition[]): ChatModelFunctions {
-  return Object.fromEntries(
-    tools.map((t) => [
-      t.name,
-      {
-        ...(t.description ? { description: t.description } : {}),
-        ...(t.parameters ? { params: t.parameters as GbnfJsonSchema } : {}),
-      },
-    ]),
-  );
-}
-
-/**
- * OpenAI's messages as node-llama-cpp's chat history: an assistant's tool calls and the tool
- * messages that answer them become function calls with results inside the model's turn, as chat
- * templates render them.
- */
-export function chatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = [];
-  const calls = new Map<string, ChatModelFunctionCall>();
-  let model: ChatModelResponse | undefined;
-  for (const [i, m] of messages.entries()) {
-    if (m.role === 'system' || m.role === 'user') {
-      history.push({ type: m.role, text: m.content });
-      model = undefined;
-      continue;
-    }
-    if (m.role === 'tool') {
-      const call = m.toolCallId === undefined ? undefined : calls.get(m.toolCallId);
-      if (!call) {
-        throw new RaylineError(
-          'RL_BAD_REQUEST',
-          `messages.${i}.tool_call_id: no earlier assistant message has a tool call with id '${m.toolCallId}'`,
-        );
-      }
-      call.result = m.content;
-      continue;
-    }
-    if (!model) {
-      model = { type: 'model', response: [] };
-      history.push(model);
-    }
-    if (m.content) model.response.push(m.content);
-    for (const c of m.toolCalls ?? []) {
-      let params: unknown = c.arguments;
-      try {
-        params = JSON.parse(c.arguments);
-      } catch {
-        // Not JSON: shown as the model wrote it.
-      }
-      const item: ChatModelFunctionCall = { type: 'functionCall', name: c.name, params, result: undefined };
-      calls.set(c.id, item);
-      model.response.push(item);
-    }
-  }
-  return history;
-}
+export { plainChatPrompt };
