@@ -333,7 +333,7 @@ export class LlamaCppEngine implements LLMEngine {
           };
           // node-llama-cpp ends the iteration itself once a grammar is complete: a natural stop.
           finishReason = 'stop';
-          for await (const { token, probabilities } of engine.#tokens(
+          for await (const { token, confidence, probabilities } of engine.#tokens(
             sequence,
             input,
             options,
@@ -345,7 +345,8 @@ export class LlamaCppEngine implements LLMEngine {
               break;
             }
             if (repeatPenalty) generated.push(token);
-            if (probabilities) logprobs.push(engine.#logprob(token, probabilities, sampling.logprobs ?? 0));
+            if (confidence !== undefined)
+              logprobs.push(engine.#logprob(token, confidence, probabilities, sampling.logprobs ?? 0));
             usage.completionTokens++;
             engine.#generated++;
             unreported++;
@@ -401,31 +402,42 @@ export class LlamaCppEngine implements LLMEngine {
   }
 
   /** Generated tokens, with the distribution they were sampled from when logprobs are asked for. */
+  /**
+   * Generated tokens; with logprobs asked for, each with its probability and, for alternatives, the
+   * distribution it was sampled from (only then: that costs a map of the whole vocabulary per token).
+   */
   async *#tokens(
     sequence: LlamaContextSequence,
     input: Token[],
     options: Parameters<LlamaContextSequence['evaluate']>[1],
     logprobs: number | undefined,
-  ): AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }> {
+  ): AsyncGenerator<{ token: Token; confidence?: number; probabilities?: Map<Token, number> }> {
     if (logprobs === undefined) {
       for await (const token of sequence.evaluate(input, options)) yield { token };
-      return;
+    } else if (logprobs === 0) {
+      yield* sequence.evaluateWithMetadata(input, { confidence: true }, options);
+    } else {
+      yield* sequence.evaluateWithMetadata(input, { confidence: true, probabilities: true }, options);
     }
-    yield* sequence.evaluateWithMetadata(input, { probabilities: true }, options);
   }
 
   /** A token's log probability and the `top` most likely tokens at its position. */
-  #logprob(token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
+  #logprob(
+    token: Token,
+    confidence: number,
+    probabilities: Map<Token, number> | undefined,
+    top: number,
+  ): TokenLogprob {
     const entry = (t: Token, p: number) => {
       const text = this.#model.detokenize([t]);
       return { token: text, logprob: Math.log(p), bytes: [...Buffer.from(text, 'utf8')] };
     };
     const alternatives = [];
-    for (const [t, p] of probabilities) {
+    for (const [t, p] of probabilities ?? []) {
       if (alternatives.length >= top) break;
       alternatives.push(entry(t, p));
     }
-    return { ...entry(token, probabilities.get(token) ?? 0), top: alternatives };
+    return { ...entry(token, confidence), top: alternatives };
   }
 
   /**
