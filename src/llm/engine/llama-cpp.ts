@@ -286,7 +286,10 @@ export class LlamaCppEngine implements LLMEngine {
           : undefined;
       try {
         await sequence.clearHistory();
-        const detokenizer = new IncrementalDetokenizer((t) => engine.#model.detokenize(t as Token[]));
+        // With auto tool calls, special tokens are text too: templates write calls with them.
+        const detokenizer = new IncrementalDetokenizer((t) =>
+          engine.#model.detokenize(t as Token[], scanner !== undefined),
+        );
         const stopper = new StopMatcher(forced ? [] : sampling.stop);
         let unreported = 0;
         let stopped = false;
@@ -374,8 +377,14 @@ export class LlamaCppEngine implements LLMEngine {
           const tail = delta(pushed.emit + (pushed.stopped ? '' : stopper.flush()));
           if (tail) yield tail;
           const held = scanner?.flush();
-          if (held)
-            yield { text: held, tokenCount: 0, ...(logprobs.length ? { logprobs: logprobs.splice(0) } : {}) };
+          if (held && (held.content || held.calls.length > 0)) {
+            yield {
+              text: held.content,
+              tokenCount: 0,
+              ...(held.calls.length > 0 ? { toolCalls: held.calls } : {}),
+              ...(held.content && logprobs.length ? { logprobs: logprobs.splice(0) } : {}),
+            };
+          }
         }
         if (forced && !signal?.aborted) {
           // Complete JSON (the grammar ended it): the calls; cut short by max_tokens: the text as it is.
