@@ -6,7 +6,9 @@
  * per-replica LLM counters on the head's /metrics, and the replica id the test deployment answers.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -27,10 +29,21 @@ function systemPrompt(seed: string, chars = 400): string {
 let t: TestHead;
 let client: OpenAI;
 let loras: string;
+/** Serves the adapters over HTTP: replicas download them into their model cache on first use. */
+let loraServer: Server;
+let loraUrl: string;
+const downloads: string[] = [];
 
 before(async () => {
   loras = await mkdtemp(join(tmpdir(), 'rayline-routing-loras-'));
   await writeTinyLora(join(loras, 'upper-a.gguf'));
+  loraServer = createServer(async (req, res) => {
+    downloads.push(req.url ?? '');
+    if (req.url === '/loras/upper-a.gguf') res.end(await readFile(join(loras, 'upper-a.gguf')));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => loraServer.listen(0, '127.0.0.1', resolve));
+  loraUrl = `http://127.0.0.1:${(loraServer.address() as AddressInfo).port}/loras`;
   t = await startTestHead();
   await t.deploy({
     applications: [
@@ -38,7 +51,10 @@ before(async () => {
         name: 'llm',
         route_prefix: '/',
         import_path: 'app.ts:build',
-        runtime_env: { working_dir: example('llm') },
+        runtime_env: {
+          working_dir: example('llm'),
+          env_vars: { RAYLINE_MODEL_CACHE: join(loras, 'cache') },
+        },
         args: {
           llm_configs: [
             {
@@ -46,7 +62,7 @@ before(async () => {
               engine_kwargs: { n_ctx: 1024, threads: 1, parallel: 2 },
               // No request_router_config: the LLM default, prefix cache affinity.
               deployment_config: { num_replicas: 2 },
-              lora_config: { dynamic_lora_loading_path: loras },
+              lora_config: { dynamic_lora_loading_path: loraUrl },
             },
           ],
         },
@@ -75,6 +91,7 @@ before(async () => {
 
 after(async () => {
   await t.stop();
+  loraServer.close();
   await rm(loras, { recursive: true, force: true });
 });
 
@@ -186,7 +203,7 @@ describe('session affinity', () => {
 });
 
 describe('LoRA adapter affinity', () => {
-  test("an adapter's requests go to one replica, which loads it once, whatever their sessions", async () => {
+  test("an adapter's requests go to one replica, which downloads and loads it once, whatever their sessions", async () => {
     const before = await servedPerReplica();
     // Eight sessions would spread over both replicas (all on one: a 1 in 128 chance) without it.
     for (let i = 0; i < 8; i++) {
@@ -198,5 +215,6 @@ describe('LoRA adapter affinity', () => {
     }
     const served = grown(before, await servedPerReplica());
     assert.equal(Object.keys(served).length, 1, JSON.stringify(served));
+    assert.deepEqual(downloads, ['/loras/upper-a.gguf']);
   });
 });
