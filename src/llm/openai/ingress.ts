@@ -39,6 +39,8 @@ import {
 
 /** Completions default to OpenAI's 16 tokens; chat has no limit at OpenAI, here 256 unless asked. */
 const COMPLETION_MAX_TOKENS = 16;
+/** How long `/v1/models` waits for a model's replicas to list its LoRA adapters. */
+const ADAPTERS_WAIT_MS = 2000;
 /** The header that names a client's session (Ray Serve LLM's); `user` or `prompt_cache_key` otherwise. */
 const SESSION_HEADER = 'x-session-id';
 const CHAT_MAX_TOKENS = 256;
@@ -104,11 +106,20 @@ export class OpenAIIngress {
       owned_by: 'rayline',
       ...(parent ? { root: parent, parent } : {}),
     });
-    const data = [];
-    for (const [id, server] of Object.entries(this.#servers)) {
-      data.push(entry(id));
-      for (const adapter of await server.adapters()) data.push(entry(`${id}:${adapter}`, id));
-    }
+    // A model whose replicas cannot answer soon (starting, gone) is listed without its adapters.
+    const servers = Object.entries(this.#servers);
+    const adapters = await Promise.all(
+      servers.map(([, server]) =>
+        Promise.race([
+          server.adapters().catch(() => []),
+          new Promise<string[]>((resolve) => setTimeout(resolve, ADAPTERS_WAIT_MS, []).unref()),
+        ]),
+      ),
+    );
+    const data = servers.flatMap(([id], i) => [
+      entry(id),
+      ...adapters[i].map((a) => entry(`${id}:${a}`, id)),
+    ]);
     return { object: 'list', data };
   }
 

@@ -135,19 +135,24 @@ export async function collect(
 async function* merged(runs: Run[]): AsyncGenerator<{ index: number; event: ServerEvent }> {
   type Pending = Promise<{ index: number; next: IteratorResult<ServerEvent> }>;
   const pending = new Map<number, Pending>();
-  const pull = (index: number) =>
-    pending.set(
-      index,
-      runs[index].events.next().then((next) => ({ index, next })),
-    );
   for (const [index, run] of runs.entries()) pending.set(index, Promise.resolve({ index, next: run.first }));
-  while (pending.size > 0) {
-    const { index, next } = await Promise.race(pending.values());
-    if (next.done) {
-      pending.delete(index);
-      continue;
+  // A run's next event is asked for only once the reader wants more: a reader that leaves finds no
+  // request in flight on the run it last read (with one choice, none at all), so it stops at once.
+  let resume: number | undefined;
+  while (true) {
+    if (resume !== undefined) {
+      const index = resume;
+      pending.set(
+        index,
+        runs[index].events.next().then((next) => ({ index, next })),
+      );
+      resume = undefined;
     }
-    pull(index);
+    if (pending.size === 0) return;
+    const { index, next } = await Promise.race(pending.values());
+    pending.delete(index);
+    if (next.done) continue;
+    resume = index;
     yield { index, event: next.value };
   }
 }
