@@ -404,6 +404,7 @@ describe('parameters not honoured', () => {
       ['messages.0.name', { messages: [{ role: 'user', content: 'x', name: 'bob' }] }],
       ['tool_choice', { tool_choice: 'required' }],
       ['response_format', { tools, response_format: { type: 'json_object' } }],
+      ['stream_options', { stream_options: { include_usage: true } }],
     ];
     for (const [param, extra] of cases) {
       const error = await apiError(() =>

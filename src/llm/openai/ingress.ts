@@ -232,6 +232,7 @@ export class OpenAIIngress {
     const bestOf = completion?.best_of ?? n;
     if (bestOf < n) throw badParam('best_of', `must be at least n (${n})`);
     if (bestOf > n && req.stream) throw badParam('best_of', 'cannot be used with stream');
+    if (req.stream_options != null && !req.stream) throw badParam('stream_options', 'needs stream: true');
     const tools = chat ? toolsOf(chat) : undefined;
     const constraint = chat ? constraintOf(chat, tools) : undefined;
     const sampling: SamplingParams = {
