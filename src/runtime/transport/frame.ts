@@ -33,8 +33,8 @@ export const FrameKind = {
    */
   Started: 10,
   /**
-   * caller → replica, first on a TCP connection: `meta.token` is the cluster token. A replica that
-   * has one closes a TCP connection whose first frame is not this with the same token.
+   * caller → replica, first on a TCP connection: `meta.token` is the cluster's replica credential. A
+   * replica that has one closes a TCP connection whose first frame is not this with the same one.
    */
   Hello: 11,
 } as const;
