@@ -191,11 +191,17 @@ describe('handles between deployments', () => {
     );
   });
 
-  test('awaiting a streaming method or iterating a unary one fails clearly instead of hanging', async () => {
+  test('awaiting a streaming method gives its chunks; iterating a unary one fails instead of hanging', async () => {
     assert.deepEqual(await json(await get('/b/misuse')), {
-      awaited: 'RL_BAD_REQUEST',
+      awaited: [0, 1, 2],
       iterated: 'RL_BAD_REQUEST',
     });
+  });
+
+  test("a handle's stream returned from __call__ streams to the HTTP client", async () => {
+    const res = await get('/b/handle-stream-returned?n=4');
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), '0\n1\n2\n3\n');
   });
 
   test('a bad status or header from user code fails that request only', async () => {
