@@ -21,6 +21,9 @@ export const ErrorCodes = {
   RL_CANCELLED: 499,
   RL_UNAVAILABLE: 503,
   RL_CONNECTION: 502,
+  // Raised by the CLI only (no HTTP answer carries them).
+  RL_PORT_IN_USE: 409,
+  RL_DEPLOY_FAILED: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
