@@ -101,20 +101,7 @@ async function runIntoHead(
       .map((a) => a.deployed_app_config);
     await rest.putApplications({ applications: [...others, ...applications] } as ServeConfigInput);
   };
-  await deploy(config.applications);
-  console.log(`Deployed ${[...ours].map((n) => `'${n}'`).join(', ')} to ${rest.address}.`);
-  const failed = await waitForDeploys(rest, ours);
-  if (failed.length > 0) {
-    const error = new RaylineError(
-      'RL_DEPLOY_FAILED',
-      `${failed.join('; ')}; fix the code or config and run again${options.nonBlocking ? '' : ', or pass --keep-running to stay attached'}`,
-    );
-    if (!options.keepRunning && !options.reload) throw error;
-    console.error(`rayline: ${error.message} [${error.code}]`);
-  } else {
-    console.log(`Applications ready: ${[...ours].join(', ')}.`);
-  }
-  if (options.nonBlocking) return;
+  // Watching from before the first deploy: a change while it builds is not missed.
   if (options.reload) {
     watchForReload(config, async (generation, file) => {
       console.log(`${file} changed: re-deploying.`);
@@ -128,6 +115,22 @@ async function runIntoHead(
       }
     });
   }
+  await deploy(config.applications);
+  console.log(`Deployed ${[...ours].map((n) => `'${n}'`).join(', ')} to ${rest.address}.`);
+  const failed = await waitForDeploys(rest, ours);
+  if (failed.length > 0) {
+    if (!options.keepRunning && !options.reload) {
+      throw new RaylineError(
+        'RL_DEPLOY_FAILED',
+        `${failed.join('; ')}; fix the code or config and run again${options.nonBlocking ? '' : ', or pass --keep-running to stay attached'}`,
+      );
+    }
+    const next = options.reload ? 'waiting for its files to change' : 'staying attached (--keep-running)';
+    console.error(`rayline: ${failed.join('; ')}; ${next} [RL_DEPLOY_FAILED]`);
+  } else {
+    console.log(`Applications ready: ${[...ours].join(', ')}.`);
+  }
+  if (options.nonBlocking) return;
   // Ctrl-C removes what this command deployed, and only that: other applications on the head are
   // someone else's (Ray's serve run shuts Serve down as a whole).
   await new Promise<void>((resolve) => {
