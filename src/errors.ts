@@ -24,6 +24,7 @@ export const ErrorCodes = {
   // Raised by the CLI only (no HTTP answer carries them).
   RL_PORT_IN_USE: 409,
   RL_DEPLOY_FAILED: 503,
+  RL_NODE_TOO_OLD: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -93,6 +93,14 @@ describe('HTTP through proxy and replica', () => {
     assert.equal(next.status, 200);
   });
 
+  test('a malformed JSON body read with request.json() answers 400 RL_BAD_REQUEST', async () => {
+    const res = await get('/b/json', { method: 'POST', body: '{"text": ' });
+    assert.equal(res.status, 400);
+    const body = await json(res);
+    assert.equal(body.code, 'RL_BAD_REQUEST');
+    assert.match(body.message, /^request body is not valid JSON: /);
+  });
+
   test('an error carrying statusCode answers with that status', async () => {
     const res = await get('/b/bad-request');
     assert.equal(res.status, 400);
