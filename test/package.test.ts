@@ -70,11 +70,12 @@ test('a user project: install the packed tarball, type-check, serve with a confi
       private: true,
       type: 'module',
       scripts: { start: 'rayline serve run config.yaml', typecheck: 'tsc' },
-      dependencies: { rayline: `file:../${tarball}` },
       // npm 11 runs a dependency's install scripts only when allowed: `node` fetches its binary in one.
       allowScripts: { node: true },
-      // The same versions Rayline develops with (npm's cache has them).
+      // As docs/getting-started.md has it: Rayline, TypeScript and Node are devDependencies (the
+      // image provides Rayline and Node in a cluster), at the versions Rayline develops with.
       devDependencies: {
+        rayline: `file:../${tarball}`,
         node: own.devDependencies.node,
         typescript: own.devDependencies.typescript,
         '@types/node': own.devDependencies['@types/node'],
@@ -136,7 +137,7 @@ test('a user project: install the packed tarball, type-check, serve with a confi
     body: 'one\ntwo\nthree\n',
   });
   // logging_config.encoding TEXT is readable text even though stdout is a pipe.
-  assert.match(head.output.text, /application ready/);
+  assert.match(head.output.text, /^\[[\d:.]+\] INFO: head started$/m);
   assert.doesNotMatch(head.output.text, /^\{"level"/m);
 
   const status = await run(join(bin, 'rayline'), ['serve', 'status', '--name', 'api', '--address', address], {
