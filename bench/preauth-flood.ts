@@ -4,9 +4,11 @@
  * token without a newline, and reports the head's resident memory and the proxy's latency meanwhile.
  *
  *   node bench/preauth-flood.ts [--connections 300] [--mib 4] [--seconds 10] [--sustain]
+ *   node bench/preauth-flood.ts --uploads 100 --mib 31     # concurrent uploads through the proxy
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +23,8 @@ const { values } = parseArgs({
     'base-port': { type: 'string', default: '23100' },
     /** Reopen each connection the head closes, for as long as the flood lasts. */
     sustain: { type: 'boolean', default: false },
+    /** Instead of the cluster flood: this many concurrent uploads of --mib MiB each to the proxy. */
+    uploads: { type: 'string', default: '0' },
   },
 });
 const connections = Number(values.connections);
@@ -161,15 +165,34 @@ try {
       pump();
     });
   };
-  for (let i = 0; i < connections; i++) open();
+  const uploads = Number(values.uploads);
+  const statuses: Record<string, number> = {};
+  if (uploads > 0) {
+    const body = Buffer.alloc(bytesPerConnection, 'u');
+    for (let i = 0; i < uploads; i++) {
+      const req = http.request(`${proxy}upload`, {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-length': body.length },
+      });
+      req.on('response', (res) => {
+        statuses[res.statusCode ?? 0] = (statuses[res.statusCode ?? 0] ?? 0) + 1;
+        res.resume();
+      });
+      req.on('error', () => {
+        statuses.error = (statuses.error ?? 0) + 1;
+      });
+      sent += body.length;
+      req.end(body);
+    }
+  } else for (let i = 0; i < connections; i++) open();
   const during = await probe(Date.now() + seconds * 1000);
   clearInterval(sampler);
   for (const s of sockets) s.destroy();
   console.log(
     JSON.stringify(
       {
-        connections,
-        sustained: values.sustain,
+        ...(uploads > 0 ? { uploads, uploadStatuses: statuses } : { connections, sustained: values.sustain }),
         mibPerConnection: bytesPerConnection / 1024 / 1024,
         seconds,
         sentMiB: Math.round(sent / 1024 / 1024),

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
   console.error(
-    `rayline: needs Node.js 24 or newer, this is ${process.version}; run it through npm (npx rayline, npm start) to use the project's Node 24`,
+    `rayline: needs Node.js 24 or newer and this is ${process.version}: add it to the project (npm install --save-dev node@24; npx and npm scripts then run on it) or install Node.js 24 (docs/getting-started.md) [RL_NODE_TOO_OLD]`,
   );
   process.exit(1);
 }

@@ -21,6 +21,10 @@ export const ErrorCodes = {
   RL_CANCELLED: 499,
   RL_UNAVAILABLE: 503,
   RL_CONNECTION: 502,
+  // Raised by the CLI only (no HTTP answer carries them).
+  RL_PORT_IN_USE: 409,
+  RL_DEPLOY_FAILED: 503,
+  RL_NODE_TOO_OLD: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -22,7 +22,8 @@ export function readYamlFile(file: string, what: string): unknown {
   }
   const parsed = parseYamlDocument(text);
   if (!parsed.ok) {
-    const problem = parsed.issues.map((i) => i.message).join('; ');
+    // One line: a YAML parser's message goes on with a code frame of the offending lines.
+    const problem = parsed.issues.map((i) => i.message.split('\n')[0]).join('; ');
     throw new RaylineError(
       'RL_CONFIG_INVALID',
       problem.startsWith('not valid YAML')

@@ -1,7 +1,7 @@
 /** The `rayline` command as a user runs it: real processes, real ports. */
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,6 +13,7 @@ import { waitFor } from './harness.ts';
 import { freePorts } from './ports.ts';
 
 const cli = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const sources = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
 const stateDir = mkdtempSync(join(tmpdir(), 'rayline-cli-test-'));
@@ -58,6 +59,8 @@ describe('rayline CLI', () => {
     assert.ok(config.ok, JSON.stringify(config));
     const [app] = config.value.applications;
     assert.equal(app.import_path, 'behaviors.ts:app');
+    // No absolute working_dir: the file works wherever the code sits beside it (an image, a RayService).
+    assert.deepEqual(app.runtime_env, {});
     assert.deepEqual(
       app.deployments.map((d) => [d.name, d.max_ongoing_requests]),
       [
@@ -78,6 +81,18 @@ describe('rayline CLI', () => {
     assert.equal(invalid.stderr.trim().split('\n').length, 1);
     assert.match(invalid.stderr, /applications\[0\]\.deployments\[0\]\.max_ongoing_requests/);
 
+    const bareModule = await rayline('serve', 'run', 'behaviors.ts');
+    assert.equal(bareModule.code, 1);
+    assert.equal(
+      bareModule.stderr,
+      "rayline: 'behaviors.ts' is a module, not a config file: name the application it exports, e.g. 'behaviors.ts:app' (module:export) [RL_CONFIG_INVALID]\n",
+    );
+
+    // No terminal to ask in: nothing is deleted without --yes (the REST API is not even called).
+    const shutdown = await rayline('serve', 'shutdown', '--address', 'http://127.0.0.1:9');
+    assert.equal(shutdown.code, 1);
+    assert.match(shutdown.stderr, /^rayline: .*pass --yes \[RL_BAD_REQUEST\]\n$/);
+
     const noHead = await rayline('start');
     assert.equal(noHead.code, 1);
     assert.match(noHead.stderr, /^rayline: say --head/);
@@ -86,7 +101,7 @@ describe('rayline CLI', () => {
     assert.equal(unreachable.code, 1);
     assert.match(
       unreachable.stderr,
-      /^rayline: cannot reach the Rayline REST API at http:\/\/127\.0\.0\.1:9/,
+      /^rayline: cannot reach the Rayline REST API at http:\/\/127\.0\.0\.1:9.* \(--address, env RAYLINE_ADDRESS\) \[RL_CONNECTION\]\n$/,
     );
   });
 
@@ -138,6 +153,91 @@ describe('rayline CLI', () => {
       assert.match(status.stdout, /HelloModel:\n\s+status: HEALTHY/);
       assert.match(status.stdout, /RUNNING: 2/);
 
+      const one = await rayline('serve', 'status', '--name', 'hello', '--address', address);
+      assert.match(one.stdout, /^name: hello\nstatus: RUNNING\n/);
+      const unknown = await rayline('serve', 'status', '--name', 'nope', '--address', address);
+      assert.equal(unknown.code, 1);
+      assert.equal(
+        unknown.stderr,
+        `rayline: no application 'nope' on ${address} (--name); it has 'hello' [RL_NOT_FOUND]\n`,
+      );
+
+      // A second serve run beside this head names every port it cannot have, and starts nothing.
+      const clash = await rayline(
+        'serve',
+        'run',
+        'cli-config.yaml',
+        '--port',
+        String(http),
+        '--dashboard-port',
+        String(dashboard),
+        '--metrics-port',
+        String(metrics),
+      );
+      assert.equal(clash.code, 1);
+      assert.equal(clash.stderr.split('\n').length, 2, clash.stderr);
+      for (const flag of ['--port or http_options.port', '--dashboard-port', '--metrics-port'])
+        assert.ok(clash.stderr.includes(`(${flag}) is in use`), clash.stderr);
+      assert.match(
+        clash.stderr,
+        /--address http:\/\/127\.0\.0\.1:\d+\), or choose free ports \[RL_PORT_IN_USE\]\n$/,
+      );
+
+      // serve run --address --reload: deployed beside 'hello', re-deployed when its file changes.
+      const project = mkdtempSync(join(tmpdir(), 'rayline-reload-'));
+      const version = (v: string) =>
+        writeFileSync(
+          join(project, 'app.ts'),
+          `import { deployment } from '${sources}';\nclass Version {\n  __call__() {\n    return '${v}';\n  }\n}\nexport const app = deployment(Version).bind();\n`,
+        );
+      version('v1');
+      const reloading = spawn(
+        process.execPath,
+        [
+          cli,
+          'serve',
+          'run',
+          'app.ts:app',
+          '--name',
+          'v',
+          '--route-prefix',
+          '/v',
+          '--address',
+          address,
+          '--reload',
+        ],
+        { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let reloadOutput = '';
+      reloading.stdout!.on('data', (d) => (reloadOutput += d));
+      reloading.stderr!.on('data', (d) => (reloadOutput += d));
+      const body = (path: string) =>
+        fetch(`http://127.0.0.1:${http}${path}`).then(
+          (r) => (r.ok ? r.text() : undefined),
+          () => undefined,
+        );
+      try {
+        await waitFor(
+          async () => (await body('/v')) === 'v1',
+          60_000,
+          () => `v1 to answer\n${reloadOutput}`,
+        );
+        version('v2');
+        await waitFor(
+          async () => (await body('/v')) === 'v2',
+          60_000,
+          () => `v2 after the change\n${reloadOutput}`,
+        );
+        assert.match(reloadOutput, /app\.ts changed: re-deploying\./);
+        const left = new Promise<number | null>((resolve) => reloading.once('exit', (code) => resolve(code)));
+        reloading.kill('SIGINT');
+        assert.equal(await left, 0, reloadOutput);
+        assert.match((await body('/hello/x')) ?? '', /Hello from Rayline/);
+      } finally {
+        if (reloading.exitCode === null) reloading.kill('SIGKILL');
+        rmSync(project, { recursive: true, force: true });
+      }
+
       const config = await rayline('serve', 'config', '--address', address);
       assert.match(config.stdout, /import_path: .*examples\/hello\/app\.ts:app/);
 
@@ -183,6 +283,49 @@ describe('rayline CLI', () => {
       run.kill('SIGINT');
       assert.equal(await exited, 0);
     });
+  });
+
+  test('serve run exits 1 with one line when its applications fail to deploy, unless --keep-running', async () => {
+    const ports = (await freePorts(3)).map(String);
+    const portFlags = ['--port', ports[0]!, '--dashboard-port', ports[1]!, '--metrics-port', ports[2]!];
+    const failed = await rayline('serve', 'run', 'cli-failing.yaml', ...portFlags);
+    assert.equal(failed.code, 1);
+    assert.equal(
+      failed.stderr,
+      "rayline: application 'broken': module 'behaviors.ts' has no export 'nope' (import_path 'behaviors.ts:nope'); exports: app, broken, slowStart, withArgs; fix the code or config and run again, or pass --keep-running to stay up and re-deploy [RL_DEPLOY_FAILED]\n",
+    );
+    // encoding: TEXT is text even though stdout is a pipe.
+    assert.match(failed.stdout, /application failed/);
+    assert.doesNotMatch(failed.stdout, /^\{/m);
+
+    const kept = spawn(
+      process.execPath,
+      [cli, 'serve', 'run', 'cli-failing.yaml', '--keep-running', ...portFlags],
+      {
+        cwd: fixtures,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    kept.stdout!.on('data', (d) => (output += d));
+    kept.stderr!.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => kept.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(
+        () => /application failed/.test(output),
+        60_000,
+        () => `the failure to be logged\n${output}`,
+      );
+      // Still up after the failure: the REST API answers, with the application's final status.
+      const details = (await (
+        await fetch(`http://127.0.0.1:${ports[1]}/api/serve/applications/`)
+      ).json()) as ServeInstanceDetails;
+      assert.equal(details.applications.broken?.status, 'DEPLOY_FAILED');
+      kept.kill('SIGINT');
+      assert.equal(await exited, 0, output);
+    } finally {
+      if (kept.exitCode === null) kept.kill('SIGKILL');
+    }
   });
 
   test('start runs a head and a worker in the background; serve deploy reaches them; stop drains both', async () => {

@@ -93,6 +93,14 @@ describe('HTTP through proxy and replica', () => {
     assert.equal(next.status, 200);
   });
 
+  test('a malformed JSON body read with request.json() answers 400 RL_BAD_REQUEST', async () => {
+    const res = await get('/b/json', { method: 'POST', body: '{"text": ' });
+    assert.equal(res.status, 400);
+    const body = await json(res);
+    assert.equal(body.code, 'RL_BAD_REQUEST');
+    assert.match(body.message, /^request body is not valid JSON: /);
+  });
+
   test('an error carrying statusCode answers with that status', async () => {
     const res = await get('/b/bad-request');
     assert.equal(res.status, 400);
@@ -191,11 +199,17 @@ describe('handles between deployments', () => {
     );
   });
 
-  test('awaiting a streaming method or iterating a unary one fails clearly instead of hanging', async () => {
+  test('awaiting a streaming method gives its chunks; iterating a unary one fails instead of hanging', async () => {
     assert.deepEqual(await json(await get('/b/misuse')), {
-      awaited: 'RL_BAD_REQUEST',
+      awaited: [0, 1, 2],
       iterated: 'RL_BAD_REQUEST',
     });
+  });
+
+  test("a handle's stream returned from __call__ streams to the HTTP client", async () => {
+    const res = await get('/b/handle-stream-returned?n=4');
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), '0\n1\n2\n3\n');
   });
 
   test('a bad status or header from user code fails that request only', async () => {

@@ -6,9 +6,13 @@
  * it; each byte is one token and it never samples EOS on its own.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI, { APIError } from 'openai';
+import { writeTinyLora } from '../src/llm/gguf/tiny-lora.ts';
 import { json, startTestHead, type TestHead } from './harness.ts';
 
 const MODEL = 'tiny';
@@ -19,8 +23,13 @@ let t: TestHead;
 let client: OpenAI;
 /** The same model through an `openai-upstream` app whose upstream is the llama.cpp app. */
 let proxy: OpenAI;
+/** LoRA adapters of the tiny model: `upper-a` makes it write A's, `upper-b` B's. */
+let loras: string;
 
 before(async () => {
+  loras = await mkdtemp(join(tmpdir(), 'rayline-loras-'));
+  await writeTinyLora(join(loras, 'upper-a.gguf'), { byte: 'A'.charCodeAt(0) });
+  await writeTinyLora(join(loras, 'upper-b.gguf'), { byte: 'B'.charCodeAt(0) });
   t = await startTestHead();
   await t.deploy({
     applications: [
@@ -35,6 +44,7 @@ before(async () => {
               model_loading_config: { model_id: MODEL, model_source: 'tiny:seed=1,context=8192' },
               engine_kwargs: { n_ctx: 8192, threads: 1, parallel: 2 },
               experimental_configs: { stream_batching_interval_ms: 0 },
+              lora_config: { dynamic_lora_loading_path: loras, max_num_adapters_per_replica: 1 },
             },
           ],
         },
@@ -65,6 +75,7 @@ before(async () => {
 
 after(async () => {
   await t.stop();
+  await rm(loras, { recursive: true, force: true });
 });
 
 async function apiError(call: () => Promise<unknown>): Promise<APIError> {
@@ -393,6 +404,7 @@ describe('parameters not honoured', () => {
       ['messages.0.name', { messages: [{ role: 'user', content: 'x', name: 'bob' }] }],
       ['tool_choice', { tool_choice: 'required' }],
       ['response_format', { tools, response_format: { type: 'json_object' } }],
+      ['stream_options', { stream_options: { include_usage: true } }],
     ];
     for (const [param, extra] of cases) {
       const error = await apiError(() =>
@@ -409,7 +421,7 @@ describe('parameters not honoured', () => {
     }
     for (const [param, extra] of [
       ['echo', { echo: true }],
-      ['best_of', { best_of: 3, n: 2 }],
+      ['best_of', { best_of: 1, n: 2 }],
       ['suffix', { suffix: 'end' }],
     ] as const) {
       const error = await apiError(() =>
@@ -426,6 +438,51 @@ describe('parameters not honoured', () => {
       user: 'u1',
     });
     assert.equal(neutral.usage?.completion_tokens, 1);
+  });
+});
+
+describe('LoRA adapters', () => {
+  test('MODEL:ADAPTER loads the adapter on first use and generates with it; listed by /v1/models', async () => {
+    const ask = (model: string) =>
+      client.completions.create({ model, prompt: 'hello', max_tokens: 10, temperature: 0 });
+    const base = await ask(MODEL);
+    assert.notEqual(base.choices[0].text, 'A'.repeat(10));
+    const a = await ask(`${MODEL}:upper-a`);
+    assert.equal(a.model, `${MODEL}:upper-a`);
+    assert.equal(a.choices[0].text, 'A'.repeat(10));
+    // One adapter per replica: B replaces A, and A comes back when asked again.
+    const chat = await client.chat.completions.create({
+      model: `${MODEL}:upper-b`,
+      messages: user('x'),
+      max_tokens: 6,
+      temperature: 0,
+    });
+    assert.equal(chat.choices[0].message.content, 'BBBBBB');
+    assert.equal((await ask(`${MODEL}:upper-a`)).choices[0].text, 'A'.repeat(10));
+    assert.equal((await ask(MODEL)).choices[0].text, base.choices[0].text);
+    const models = await client.models.list();
+    assert.deepEqual(
+      models.data.map((m) => [m.id, (m as { parent?: string }).parent ?? null]),
+      [
+        [MODEL, null],
+        [`${MODEL}:upper-a`, MODEL],
+        [`${MODEL}:upper-b`, MODEL],
+      ],
+    );
+  });
+
+  test('an unknown adapter is a 404 naming model; adapters on embeddings or a model without lora_config, a 400', async () => {
+    const missing = await apiError(() => client.completions.create({ model: `${MODEL}:nope`, prompt: 'x' }));
+    assert.equal(missing.status, 404);
+    assert.equal(missing.param, 'model');
+    assert.match(missing.message, /LoRA adapter 'tiny:nope' not found/);
+    const embed = await apiError(() => client.embeddings.create({ model: `${MODEL}:upper-a`, input: 'x' }));
+    assert.equal(embed.status, 400);
+    assert.equal(embed.param, 'model');
+    const noLora = await apiError(() => proxy.completions.create({ model: 'proxied:upper-a', prompt: 'x' }));
+    assert.equal(noLora.status, 400);
+    assert.equal(noLora.param, 'model');
+    assert.match(noLora.message, /no lora_config/);
   });
 });
 
@@ -478,6 +535,26 @@ describe('n', () => {
       whole.choices.map((c) => c.message.content),
     );
   });
+});
+
+test('best_of: the most likely of the candidates (highest sum of token logprobs), all counted in usage', async () => {
+  const params = { model: MODEL, prompt: 'best', max_tokens: 8, temperature: 1, seed: 21 };
+  const candidates = await client.completions.create({ ...params, n: 4, logprobs: 0 });
+  const score = (c: OpenAI.CompletionChoice) => c.logprobs!.token_logprobs!.reduce((a, b) => a + b, 0);
+  const ranked = [...candidates.choices].sort((a, b) => score(b) - score(a));
+  const best = await client.completions.create({ ...params, best_of: 4 });
+  assert.deepEqual(
+    best.choices.map((c) => [c.index, c.text, c.logprobs]),
+    [[0, ranked[0].text, null]],
+  );
+  assert.equal(best.usage?.completion_tokens, 32);
+  const two = await client.completions.create({ ...params, best_of: 4, n: 2 });
+  assert.deepEqual(
+    two.choices.map((c) => c.text),
+    ranked.slice(0, 2).map((c) => c.text),
+  );
+  const streamed = await apiError(() => client.completions.create({ ...params, best_of: 2, stream: true }));
+  assert.equal(streamed.param, 'best_of');
 });
 
 describe('openai-upstream', () => {

@@ -6,9 +6,15 @@
  * per-replica LLM counters on the head's /metrics, and the replica id the test deployment answers.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
+import { writeTinyLora } from '../src/llm/gguf/tiny-lora.ts';
 import { json, startTestHead, type TestHead } from './harness.ts';
 
 const example = (name: string) => fileURLToPath(new URL(`../examples/${name}/`, import.meta.url));
@@ -22,8 +28,22 @@ function systemPrompt(seed: string, chars = 400): string {
 
 let t: TestHead;
 let client: OpenAI;
+let loras: string;
+/** Serves the adapters over HTTP: replicas download them into their model cache on first use. */
+let loraServer: Server;
+let loraUrl: string;
+const downloads: string[] = [];
 
 before(async () => {
+  loras = await mkdtemp(join(tmpdir(), 'rayline-routing-loras-'));
+  await writeTinyLora(join(loras, 'upper-a.gguf'));
+  loraServer = createServer(async (req, res) => {
+    downloads.push(req.url ?? '');
+    if (req.url === '/loras/upper-a.gguf') res.end(await readFile(join(loras, 'upper-a.gguf')));
+    else res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => loraServer.listen(0, '127.0.0.1', resolve));
+  loraUrl = `http://127.0.0.1:${(loraServer.address() as AddressInfo).port}/loras`;
   t = await startTestHead();
   await t.deploy({
     applications: [
@@ -31,7 +51,10 @@ before(async () => {
         name: 'llm',
         route_prefix: '/',
         import_path: 'app.ts:build',
-        runtime_env: { working_dir: example('llm') },
+        runtime_env: {
+          working_dir: example('llm'),
+          env_vars: { RAYLINE_MODEL_CACHE: join(loras, 'cache') },
+        },
         args: {
           llm_configs: [
             {
@@ -39,6 +62,7 @@ before(async () => {
               engine_kwargs: { n_ctx: 1024, threads: 1, parallel: 2 },
               // No request_router_config: the LLM default, prefix cache affinity.
               deployment_config: { num_replicas: 2 },
+              lora_config: { dynamic_lora_loading_path: loraUrl },
             },
           ],
         },
@@ -67,6 +91,8 @@ before(async () => {
 
 after(async () => {
   await t.stop();
+  loraServer.close();
+  await rm(loras, { recursive: true, force: true });
 });
 
 /** Generations finished per LLM replica, from the replicas' own counters on the head's /metrics. */
@@ -173,5 +199,22 @@ describe('session affinity', () => {
     }
     // 12 sessions over 2 replicas: all on one would be a 1 in 2048 chance.
     assert.equal(homes.size, 2);
+  });
+});
+
+describe('LoRA adapter affinity', () => {
+  test("an adapter's requests go to one replica, which downloads and loads it once, whatever their sessions", async () => {
+    const before = await servedPerReplica();
+    // Eight sessions would spread over both replicas (all on one: a 1 in 128 chance) without it.
+    for (let i = 0; i < 8; i++) {
+      const r = await client.completions.create(
+        { model: 'tiny:upper-a', prompt: `${i} different`, max_tokens: 3, temperature: 0 },
+        { headers: { 'x-session-id': `s${i}` } },
+      );
+      assert.equal(r.choices[0].text, 'AAA');
+    }
+    const served = grown(before, await servedPerReplica());
+    assert.equal(Object.keys(served).length, 1, JSON.stringify(served));
+    assert.deepEqual(downloads, ['/loras/upper-a.gguf']);
   });
 });

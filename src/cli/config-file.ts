@@ -23,16 +23,31 @@ export function looksLikeImportPath(target: string): boolean {
   return importPathPattern.test(target) && !/\.(ya?ml|json)$/i.test(target);
 }
 
+const moduleFile = /\.(m|c)?(t|j)sx?$/i;
+
+/** A module given where a config file or `module:export` was expected: say what to write instead. */
+function refuseBareModule(target: string): void {
+  if (moduleFile.test(target)) {
+    throw new RaylineError(
+      'RL_CONFIG_INVALID',
+      `'${target}' is a module, not a config file: name the application it exports, e.g. '${target}:app' (module:export)`,
+    );
+  }
+}
+
+export interface RunTarget {
+  config: ServeConfig;
+  /** logging_config.encoding as the file wrote it (the schema fills in TEXT when it is absent). */
+  logEncoding?: 'TEXT' | 'JSON';
+}
+
 /**
  * The config `serve run` applies. Paths in a config file are relative to the file: a relative
  * working_dir resolves against its directory, and a missing one is that directory.
  */
-export function configForRun(
-  target: string,
-  overrides: { routePrefix?: string; name?: string },
-): ServeConfig {
+export function configForRun(target: string, overrides: { routePrefix?: string; name?: string }): RunTarget {
   if (looksLikeImportPath(target)) {
-    return validateConfig(
+    const config = validateConfig(
       {
         applications: [
           {
@@ -45,12 +60,16 @@ export function configForRun(
       },
       `for '${target}'`,
     );
+    return { config };
   }
-  const config = validateConfig(readConfigFile(target), `'${target}'`);
+  refuseBareModule(target);
+  const document = readConfigFile(target);
+  const config = validateConfig(document, `'${target}'`);
   const dir = dirname(resolve(target));
   for (const app of config.applications) {
     const wd = app.runtime_env.working_dir;
     app.runtime_env.working_dir = wd === undefined ? dir : isAbsolute(wd) ? wd : resolve(dir, wd);
   }
-  return config;
+  const encoding = (document as { logging_config?: { encoding?: unknown } }).logging_config?.encoding;
+  return { config, logEncoding: encoding === 'TEXT' || encoding === 'JSON' ? encoding : undefined };
 }

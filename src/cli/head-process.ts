@@ -2,7 +2,8 @@
  * Runs a head in this process until SIGINT/SIGTERM. Then `serve run` drains and stops every
  * replica; a cluster head (`rayline start --head`) drains only its own node and leaves.
  */
-import { createLogger, logDestination, pinoLevel } from '../observability/logger.ts';
+import { RaylineError } from '../errors.ts';
+import { createLogger, type Logger, logDestination, pinoLevel } from '../observability/logger.ts';
 import { loadAutoscalingConfig } from '../runtime/autoscaler/autoscaling-config.ts';
 import { Head } from '../runtime/head.ts';
 import type { HttpOptions, ServeConfig } from '../schema/serve-config.ts';
@@ -24,11 +25,26 @@ export interface ForegroundHeadOptions {
   cluster?: { host: string; port: number; ip: string };
   stateDir?: string;
   autoscalingConfig?: string;
+  /** logging_config.encoding as written in the config file, if it was. */
+  logEncoding?: 'TEXT' | 'JSON';
+  /**
+   * `serve run`: whether applications that end DEPLOY_FAILED stop the head with exit code 1 (as
+   * Ray's `serve run` exits), or leave it serving for the developer to fix and re-deploy.
+   */
+  exitOnDeployFailure?: boolean;
 }
 
-export async function runHeadInForeground(options: ForegroundHeadOptions): Promise<void> {
+export interface ForegroundHead {
+  head: Head;
+  log: Logger;
+}
+
+/** The first line of a message, for a one-line summary (tracebacks stay in the log). */
+const firstLine = (text: string) => text.split('\n')[0]!.trim();
+
+export async function runHeadInForeground(options: ForegroundHeadOptions): Promise<ForegroundHead> {
   const logging = options.config?.logging_config;
-  const destination = logDestination({ encoding: logging?.encoding });
+  const destination = logDestination({ encoding: options.logEncoding });
   const log = createLogger({ level: logging?.log_level }, destination);
   const head = new Head({
     log,
@@ -56,7 +72,7 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     : undefined;
   let autoscaling: { stop(): Promise<void> } | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
+  const stop = (signal: string, exitCode = 0) => {
     if (stopping) {
       log.warn('second signal: exiting without waiting for replicas');
       process.exit(130);
@@ -71,7 +87,7 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     Promise.resolve(autoscaling?.stop())
       .then(() => (options.cluster ? head.leave() : head.stop()))
       .then(
-        () => process.exit(0),
+        () => process.exit(exitCode),
         (error: Error) => {
           log.error({ err: error }, 'shutdown failed');
           process.exit(1);
@@ -95,16 +111,29 @@ export async function runHeadInForeground(options: ForegroundHeadOptions): Promi
     head.apply(options.config);
     head.waitForApplications(['RUNNING', 'DEPLOY_FAILED'], 10 * 60_000).then(
       () => {
+        const failed: string[] = [];
         for (const app of Object.values(head.controller.applicationDetails())) {
           if (app.status === 'RUNNING')
             log.info(
               { app: app.name, route_prefix: app.route_prefix, url: head.addresses?.http },
               'application ready',
             );
-          else log.error({ app: app.name }, `application failed: ${app.message}`);
+          else {
+            log.error({ app: app.name }, `application failed: ${app.message}`);
+            failed.push(`'${app.name}': ${firstLine(app.message)}`);
+          }
+        }
+        if (failed.length > 0 && options.exitOnDeployFailure && !stopping) {
+          const error = new RaylineError(
+            'RL_DEPLOY_FAILED',
+            `${failed.length === 1 ? 'application' : 'applications'} ${failed.join('; ')}; fix the code or config and run again, or pass --keep-running to stay up and re-deploy`,
+          );
+          process.stderr.write(`rayline: ${error.message} [${error.code}]\n`);
+          stop('DEPLOY_FAILED', 1);
         }
       },
       () => {},
     );
   }
+  return { head, log };
 }

@@ -19,6 +19,15 @@ registerServeCommands(program);
 registerStartStop(program);
 registerOperatorCommand(program);
 
+/** The flag to change, for errors raised below the CLI that cannot know it. */
+function hint(error: RaylineError): string {
+  if (error.code === 'RL_CONNECTION' && !error.message.includes('--address'))
+    return ' (--address, env RAYLINE_ADDRESS)';
+  if (error.code === 'RL_UNAUTHORIZED' && !error.message.includes('--token'))
+    return ' (--token, env RAYLINE_API_TOKEN)';
+  return '';
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
@@ -26,7 +35,9 @@ try {
     process.exit(error.exitCode);
   }
   const message =
-    error instanceof RaylineError ? `${error.message} [${error.code}]` : (error as Error).message;
+    error instanceof RaylineError
+      ? `${error.message}${hint(error)} [${error.code}]`
+      : (error as Error).message;
   console.error(`rayline: ${message}`);
   process.exit(1);
 }

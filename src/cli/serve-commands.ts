@@ -1,13 +1,14 @@
-/** `rayline serve run | deploy | status | config | shutdown`. */
+/** `rayline serve run | deploy | status | config | build | shutdown`. */
 import { writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import yaml from 'js-yaml';
 import { RaylineError } from '../errors.ts';
 import { buildApplication } from '../runtime/controller/builder.ts';
 import { ServeRestClient } from '../runtime/rest/client.ts';
 import { importPathPattern, type ServeConfigInput } from '../schema/serve-config.ts';
-import { configForRun, readConfigFile, validateConfig } from './config-file.ts';
-import { runHeadInForeground } from './head-process.ts';
+import { readConfigFile, validateConfig } from './config-file.ts';
+import { serveRun } from './serve-run.ts';
 
 const defaultAddress = () => process.env.RAYLINE_ADDRESS ?? 'http://127.0.0.1:8265';
 
@@ -22,7 +23,9 @@ export function registerServeCommands(program: Command): void {
 
   serve
     .command('run')
-    .description('Start a local head, deploy a config file or module:export, and serve in the foreground')
+    .description(
+      'Start a local head, deploy a config file or module:export, and serve in the foreground (or deploy into a running head with --address)',
+    )
     .argument('<target>', 'config file (YAML/JSON) or import path such as examples/hello/app.ts:app')
     .option('--host <host>', 'HTTP proxy host (overrides http_options.host)')
     .option('-p, --port <port>', 'HTTP proxy port (overrides http_options.port)', Number)
@@ -30,17 +33,19 @@ export function registerServeCommands(program: Command): void {
     .option('--name <name>', 'application name when the target is an import path')
     .option('--dashboard-port <port>', 'REST API port', Number, 8265)
     .option('--metrics-port <port>', 'Prometheus metrics port', Number, 8080)
+    .option(
+      '-a, --address <url>',
+      'deploy into the running head with this REST API instead of starting one (other applications stay); Ctrl-C removes what this command deployed',
+    )
+    .option('--keep-running', 'stay up when applications fail to deploy (default: stop and exit 1)')
+    .option('--non-blocking', 'with --address: exit once the applications are running')
+    .option(
+      '--reload',
+      're-deploy the applications when files in their working_dir change (implies --keep-running)',
+    )
     .option(...tokenOption)
-    .action(async (target: string, options) => {
-      const config = configForRun(target, { routePrefix: options.routePrefix, name: options.name });
-      if (options.host) config.http_options.host = options.host;
-      if (options.port !== undefined) config.http_options.port = options.port;
-      await runHeadInForeground({
-        config,
-        dashboardPort: options.dashboardPort,
-        metricsPort: options.metricsPort,
-        token: options.token ?? process.env.RAYLINE_API_TOKEN,
-      });
+    .action(async (target: string, options, command: Command) => {
+      await serveRun(target, options, command, (address) => client({ address, token: options.token }));
     });
 
   serve
@@ -61,10 +66,22 @@ export function registerServeCommands(program: Command): void {
     .description('Print the status of every application and deployment')
     .option(...addressOption, defaultAddress())
     .option(...tokenOption)
+    .option('-n, --name <name>', 'print only this application')
     .action(async (options) => {
       const details = await client(options).getApplications();
+      let apps = Object.values(details.applications);
+      if (options.name !== undefined) {
+        apps = apps.filter((a) => a.name === options.name);
+        if (apps.length === 0) {
+          const known = Object.keys(details.applications);
+          throw new RaylineError(
+            'RL_NOT_FOUND',
+            `no application '${options.name}' on ${options.address} (--name); ${known.length > 0 ? `it has ${known.map((n) => `'${n}'`).join(', ')}` : 'it has none'}`,
+          );
+        }
+      }
       const applications = Object.fromEntries(
-        Object.values(details.applications).map((app) => [
+        apps.map((app) => [
           app.name,
           {
             status: app.status,
@@ -84,6 +101,13 @@ export function registerServeCommands(program: Command): void {
           },
         ]),
       );
+      if (options.name !== undefined) {
+        // Ray's `serve status --name` prints the application alone.
+        process.stdout.write(
+          yaml.dump({ name: options.name, ...applications[options.name] }, { lineWidth: 120 }),
+        );
+        return;
+      }
       const proxies = Object.fromEntries(Object.entries(details.proxies).map(([id, p]) => [id, p.status]));
       process.stdout.write(yaml.dump({ proxies, applications }, { lineWidth: 120 }));
     });
@@ -119,9 +143,7 @@ export function registerServeCommands(program: Command): void {
     .option(...tokenOption)
     .option('-y, --yes', 'do not ask for confirmation')
     .action(async (options) => {
-      if (!options.yes && process.stdin.isTTY) {
-        throw new RaylineError('RL_BAD_REQUEST', 'this deletes every application; pass --yes to confirm');
-      }
+      if (!options.yes) await confirmShutdown(options.address);
       await client(options).deleteApplications();
       console.log(`Sent shutdown request to ${options.address}.`);
     });
@@ -147,11 +169,33 @@ async function buildConfig(importPaths: string[]): Promise<ServeConfigInput> {
       name,
       route_prefix: importPaths.length === 1 ? '/' : `/${name}`,
       import_path: importPath,
-      runtime_env: { working_dir: process.cwd() },
+      // Like Ray's: no working_dir, so the file works wherever the code sits beside it (an image, a
+      // RayService's head); relative paths resolve against the file's folder (serve run) or the
+      // head's working directory (serve deploy, RayService).
+      runtime_env: {},
       deployments: deployments.map((d) => ({ name: d.name, ...d.codeOptions })),
     });
   }
   return { proxy_location: 'EveryNode', http_options: { host: '0.0.0.0', port: 8000 }, applications };
+}
+
+/** Asks in a terminal; without one, refuses (nobody can answer), as Ray's prompt aborts at end of input. */
+async function confirmShutdown(address: string): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new RaylineError(
+      'RL_BAD_REQUEST',
+      'serve shutdown deletes every application and there is no terminal to confirm in: pass --yes',
+    );
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await prompt.question(`Delete every application on ${address}? [y/N] `);
+  prompt.close();
+  if (!/^y(es)?$/i.test(answer.trim())) {
+    throw new RaylineError(
+      'RL_BAD_REQUEST',
+      'serve shutdown not confirmed; nothing was deleted (--yes skips the question)',
+    );
+  }
 }
 
 function countBy(values: string[]): Record<string, number> {

@@ -28,6 +28,24 @@ test('args get defaults and errors name the field', () => {
     /llm_configs\[0\]\.engine/,
   );
   assert.equal(args.llm_configs[0].experimental_configs.stream_batching_interval_ms, 50);
+  // LoRA: the llama.cpp engine's, with Ray's default of 16 adapters per replica.
+  const lora = (extra: Record<string, unknown>) =>
+    parseOpenAIAppArgs({
+      llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'x' }, ...extra }],
+    }).llm_configs[0].lora_config;
+  assert.deepEqual(lora({ lora_config: { dynamic_lora_loading_path: '/loras' } }), {
+    dynamic_lora_loading_path: '/loras',
+    max_num_adapters_per_replica: 16,
+  });
+  assert.throws(
+    () =>
+      lora({
+        engine: 'openai-upstream',
+        engine_kwargs: { base_url: 'http://x/v1' },
+        lora_config: { dynamic_lora_loading_path: '/loras' },
+      }),
+    /llm_configs\[0\]\.lora_config: LoRA adapters are served by the llama.cpp engine/,
+  );
   const withInterval = (experimental_configs: unknown) =>
     parseOpenAIAppArgs({
       llm_configs: [{ model_loading_config: { model_id: 'm', model_source: 'x' }, experimental_configs }],

@@ -68,10 +68,29 @@ export const llmConfigSchema = z
         stream_batching_interval_ms: z.number().min(0).max(60_000).default(STREAM_BATCHING_INTERVAL_MS),
       })
       .prefault({}),
+    /**
+     * Ray Serve LLM's LoRA serving: clients ask for `MODEL_ID:ADAPTER`, and the adapter's GGUF file
+     * `ADAPTER.gguf` under `dynamic_lora_loading_path` (a folder, an https:// URL or hf://owner/repo
+     * path) is loaded on first use, downloaded into the model cache if remote.
+     */
+    lora_config: z
+      .strictObject({
+        dynamic_lora_loading_path: z.string().min(1),
+        /** Adapters a replica keeps loaded; past it the least recently used idle one is unloaded. */
+        max_num_adapters_per_replica: z.number().int().positive().max(256).default(16),
+      })
+      .optional(),
     /** Informational for now: the GPU kind the replica wants (Ray's accelerator_type). */
     accelerator: z.string().optional(),
   })
   .superRefine((config, ctx) => {
+    if (config.lora_config && config.engine === 'openai-upstream') {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'LoRA adapters are served by the llama.cpp engine; an upstream server loads its own',
+        path: ['lora_config'],
+      });
+    }
     const schema = config.engine === 'openai-upstream' ? upstreamEngineKwargsSchema : engineKwargsSchema;
     const result = schema.safeParse(config.engine_kwargs);
     if (result.success) return;

@@ -5,6 +5,8 @@
  * cancellation stops generation. It also embeds, and records the LLM metrics (src/llm/metrics.ts)
  * of what it serves.
  */
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { RaylineError } from '../errors.ts';
 import { getRequestContext } from '../serve/context.ts';
 import type { LLMConfig, LLMConfigInput } from './config.ts';
@@ -24,7 +26,7 @@ import type {
   ToolsRequest,
 } from './engine/types.ts';
 import { GenerationMetrics, recordEmbedding } from './metrics.ts';
-import { modelPath, parseModelSource } from './model-source.ts';
+import { isRemoteSource, modelPath, parseModelSource } from './model-source.ts';
 
 export interface ServerGenerateRequest {
   /** A prompt as it is, or chat messages formatted with the model's chat template. */
@@ -35,11 +37,18 @@ export interface ServerGenerateRequest {
   tools?: ToolsRequest;
   /** The client's session: calls with the same one go to the same replica (session-affinity.ts). */
   session?: string;
+  /** A LoRA adapter of this model (`MODEL_ID:ADAPTER`), by name. */
+  adapter?: string;
 }
+
+/** Adapter names: a file name without folders. */
+const ADAPTER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 export interface ServerEmbedRequest {
   input: string[];
   dimensions?: number;
+  /** Routes like a generation's session. */
+  session?: string;
 }
 
 export type ServerEvent =
@@ -59,6 +68,9 @@ export type ServerEvent =
 export class LLMServer {
   readonly modelId: string;
   readonly #streamBatchingMs: number;
+  readonly #lora: LLMConfig['lora_config'];
+  /** Adapter files by name, resolved (and downloaded) once. */
+  readonly #adapterFiles = new Map<string, Promise<string>>();
   readonly #engine: Promise<LLMEngine>;
   #loaded: LLMEngine | undefined;
   #loadError: unknown;
@@ -67,6 +79,7 @@ export class LLMServer {
     const c = llmConfigSchema.parse(config);
     this.modelId = c.model_loading_config.model_id;
     this.#streamBatchingMs = c.experimental_configs.stream_batching_interval_ms;
+    this.#lora = c.lora_config;
     this.#engine = c.engine === 'openai-upstream' ? startUpstream(c) : loadLlamaCpp(c);
     this.#engine.then(
       (engine) => {
@@ -102,6 +115,7 @@ export class LLMServer {
     const metrics = new GenerationMetrics(this.modelId);
     const engine = await this.#ready();
     const { signal } = getRequestContext();
+    const adapter = request.adapter === undefined ? undefined : await this.#adapterFile(request.adapter);
     // tool_choice none: the model is not shown the tools, so it cannot write a call.
     const tools = request.tools?.choice === 'none' ? undefined : request.tools;
     // An upstream server applies its own chat template: chats go to it as messages.
@@ -115,6 +129,7 @@ export class LLMServer {
             sampling: request.sampling,
             tools,
             signal,
+            ...(adapter ? { adapter } : {}),
           });
     let counted = false;
     try {
@@ -149,9 +164,75 @@ export class LLMServer {
   async embed(request: ServerEmbedRequest): Promise<Embeddings> {
     const engine = await this.#ready();
     const { signal } = getRequestContext();
-    const result = await engine.embed({ ...request, signal });
+    const { session: _, ...rest } = request;
+    const result = await engine.embed({ ...rest, signal });
     recordEmbedding(this.modelId, result.promptTokens);
     return result;
+  }
+
+  /** The GGUF file of adapter `name`: `NAME.gguf` under the dynamic loading path, fetched once. */
+  #adapterFile(name: string): Promise<string> {
+    const id = `${this.modelId}:${name}`;
+    if (!this.#lora) {
+      return Promise.reject(
+        new RaylineError(
+          'RL_BAD_REQUEST',
+          `model: '${id}' names a LoRA adapter, but model '${this.modelId}' has no lora_config`,
+        ),
+      );
+    }
+    if (!ADAPTER_NAME.test(name)) {
+      return Promise.reject(
+        new RaylineError(
+          'RL_BAD_REQUEST',
+          `model: '${name}' is not an adapter name (letters, digits, _, . and -)`,
+        ),
+      );
+    }
+    let file = this.#adapterFiles.get(name);
+    if (!file) {
+      const root = this.#lora.dynamic_lora_loading_path.replace(/\/+$/, '');
+      const source = `${root}/${name}.gguf`;
+      file = Promise.resolve()
+        .then(() => {
+          if (!isRemoteSource(root) && !existsSync(source)) {
+            throw new Error(`no ${name}.gguf in dynamic_lora_loading_path '${root}'`);
+          }
+          return modelPath(parseModelSource(source));
+        })
+        .catch((error: unknown) => {
+          this.#adapterFiles.delete(name);
+          throw new RaylineError(
+            'RL_NOT_FOUND',
+            `model: LoRA adapter '${id}' not found: ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          );
+        });
+      this.#adapterFiles.set(name, file);
+    }
+    return file;
+  }
+
+  /**
+   * The adapters this model can serve by name: those in a local dynamic loading path, and those
+   * loaded (a remote path cannot be listed).
+   */
+  async adapters(): Promise<string[]> {
+    if (!this.#lora) return [];
+    const names = new Set<string>();
+    const root = this.#lora.dynamic_lora_loading_path;
+    if (!isRemoteSource(root) && existsSync(root)) {
+      for (const f of await readdir(root)) if (f.endsWith('.gguf')) names.add(f.slice(0, -'.gguf'.length));
+    }
+    if (this.#loaded instanceof LlamaCppEngine) {
+      for (const file of this.#loaded.loadedAdapters()) {
+        for (const [name, resolved] of this.#adapterFiles)
+          if ((await resolved.catch(() => '')) === file) names.add(name);
+      }
+    }
+    return [...names].filter((n) => ADAPTER_NAME.test(n)).sort();
   }
 
   async countTokens(text: string): Promise<number> {
@@ -197,6 +278,7 @@ function loadLlamaCpp(c: LLMConfig): Promise<LLMEngine> {
       threads: kw.threads,
       gpuLayers: kw.n_gpu_layers,
       parallel: kw.parallel,
+      maxAdapters: c.lora_config?.max_num_adapters_per_replica,
     }),
   );
 }

@@ -19,7 +19,10 @@ const levels: Record<string, string> = {
 export interface LogSettings {
   /** Ray's log level names (DEBUG, INFO, WARNING, ERROR, CRITICAL) or pino's. */
   level?: string;
-  /** TEXT (readable) or JSON; TEXT falls back to JSON when stdout is not a terminal. */
+  /**
+   * TEXT (readable) or JSON. Unset: TEXT in a terminal, JSON elsewhere (log collectors). TEXT asked
+   * for explicitly is TEXT everywhere, colourless outside a terminal.
+   */
   encoding?: 'TEXT' | 'JSON';
 }
 
@@ -30,9 +33,10 @@ export function pinoLevel(level: string | undefined): string {
 
 /** Where log lines (ours and our children's) go. */
 export function logDestination(settings: LogSettings = {}): DestinationStream {
-  const readable = (settings.encoding ?? 'TEXT') === 'TEXT' && process.stdout.isTTY;
+  const tty = Boolean(process.stdout.isTTY);
+  const readable = settings.encoding === undefined ? tty : settings.encoding === 'TEXT';
   if (!readable) return pino.destination({ fd: 1, sync: false });
-  return pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true });
+  return pretty({ colorize: tty, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', sync: true });
 }
 
 export function createLogger(settings: LogSettings = {}, destination = logDestination(settings)): Logger {

@@ -139,7 +139,9 @@ export class Worker {
     const socket = net.connect(parseHostPort(this.#options.headAddress));
     // A restarted head pod has a new address: until DNS says so, a connect to the old one gets no
     // answer at all, and the kernel would give up only after about two minutes.
-    socket.setTimeout(CONNECT_TIMEOUT_MS, () => socket.destroy(new Error('connecting to the head timed out')));
+    socket.setTimeout(CONNECT_TIMEOUT_MS, () =>
+      socket.destroy(new Error('connecting to the head timed out')),
+    );
     const channel = new Channel<ToNode, ToHead>(socket);
     socket.once('connect', () => {
       socket.setTimeout(0);
@@ -302,6 +304,8 @@ export class Worker {
    */
   async stop(): Promise<void> {
     this.#stopping = true;
+    // New requests get 503 (another node takes them); those in flight finish.
+    this.proxy.drain();
     clearInterval(this.#heartbeat);
     this.#send({ t: 'leaving' });
     // Clients first: their connections move to other nodes while this node's replicas still answer.

@@ -57,7 +57,11 @@ export interface DeploymentResponse<T> extends PromiseLike<T> {
   cancel(): void;
 }
 
-/** The response of a call to an async generator method: iterate it with `for await`. */
+/**
+ * The response of a call to an async generator method: iterate it with `for await`. A method may
+ * also return it (`return handle.words.remote(text)`): the caller, or the HTTP client of an ingress,
+ * receives the stream.
+ */
 export interface DeploymentResponseGenerator<Y> extends AsyncIterable<Y> {
   cancel(): void;
 }

@@ -2,6 +2,7 @@
  * What an ingress deployment's `__call__` receives for an HTTP request, and what it may return to
  * control status and headers. Both cross process boundaries, so they reduce to plain data on the wire.
  */
+import { RaylineError } from '../errors.ts';
 
 export interface WireRequest {
   method: string;
@@ -40,6 +41,10 @@ export class ServeRequest {
     return this.#parse().pathname;
   }
 
+  /**
+   * The query string as a URLSearchParams (read with `query.get('text')`, `query.getAll('tag')`),
+   * as Ray's `request.query_params` is read with `.get()`; `query.text` is not a parameter.
+   */
   get query(): URLSearchParams {
     return this.#parse().searchParams;
   }
@@ -48,14 +53,18 @@ export class ServeRequest {
     return this.body.toString('utf8');
   }
 
-  /** Parses the body as JSON; a malformed body throws an error that answers 400. */
+  /** Parses the body as JSON; a malformed body throws RL_BAD_REQUEST, which answers 400. */
   json<T = unknown>(): T {
     try {
       return JSON.parse(this.text()) as T;
     } catch (error) {
-      throw Object.assign(new Error(`request body is not valid JSON: ${(error as Error).message}`), {
-        statusCode: 400,
-      });
+      throw new RaylineError(
+        'RL_BAD_REQUEST',
+        `request body is not valid JSON: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 

@@ -11,8 +11,8 @@ import { ClusterClient } from './client.ts';
 import { LoadClient } from './load.ts';
 import {
   deployPipeline,
-  pipelineManifest,
   pipelineName as name,
+  pipelineManifest,
   rayService,
   serveStatus,
   serveUrl,

@@ -3,31 +3,31 @@
  * request takes a free sequence (waiting in FIFO order when none is free), so concurrent requests
  * are decoded in the same batches (continuous batching) instead of one after the other. Embeddings
  * use a second, embedding context, created on the first `embed` (generation-only models never pay for it).
+ * Structured outputs and forced tool calls generate under a grammar (grammars.ts), `auto` tool calls
+ * are found in the text (tool-calls.ts), and LoRA adapters get contexts of their own (adapter-contexts.ts).
  */
 import {
-  type ChatHistoryItem,
-  type ChatModelFunctionCall,
-  type ChatModelFunctions,
-  type ChatModelResponse,
   type ChatWrapper,
-  type GbnfJsonSchema,
   getLlama,
   type Llama,
   type LlamaContext,
   type LlamaContextSequence,
   type LlamaContextSequenceRepeatPenalty,
   type LlamaEmbeddingContext,
-  LlamaGrammar,
+  type LlamaGrammar,
   LlamaGrammarEvaluationState,
   LlamaLogLevel,
   type LlamaModel,
   LlamaText,
   resolveChatWrapper,
   type Token,
-  TokenBias,
 } from 'node-llama-cpp';
 import { RaylineError } from '../../errors.ts';
+import { AdapterContexts } from './adapter-contexts.ts';
+import { chatHistory, functionsOf, plainChatPrompt } from './chat-prompt.ts';
+import { Grammars, vocabularySize } from './grammars.ts';
 import { ANY_OBJECT, toGrammarSchema, UnsupportedSchemaError } from './json-schema.ts';
+import { SequencePool } from './sequence-pool.ts';
 import { IncrementalDetokenizer, StopMatcher } from './stop.ts';
 import { forcedToolCallSchema, forcedToolCalls, ToolCallScanner, type ToolCallSyntax } from './tool-calls.ts';
 import type {
@@ -58,51 +58,17 @@ export interface LlamaCppOptions {
   gpuLayers?: number;
   /** Sequences decoded together. */
   parallel?: number;
+  /** LoRA adapters kept loaded at once (each in a context of its own). */
+  maxAdapters?: number;
 }
 
-export const LLAMA_CPP_DEFAULTS = { contextSize: 2048, threads: 1, gpuLayers: 0, parallel: 4 } as const;
-
-const GRAMMAR_CACHE_SIZE = 64;
-
-/** Free sequences, handed out in request order. */
-class SequencePool {
-  readonly #free: LlamaContextSequence[];
-  readonly #waiters: Array<{ resolve: (s: LlamaContextSequence) => void }> = [];
-
-  constructor(sequences: LlamaContextSequence[]) {
-    this.#free = [...sequences];
-  }
-
-  get waiting(): number {
-    return this.#waiters.length;
-  }
-
-  acquire(signal?: AbortSignal): Promise<LlamaContextSequence> {
-    const free = this.#free.pop();
-    if (free) return Promise.resolve(free);
-    return new Promise((resolve, reject) => {
-      const waiter = { resolve };
-      const onAbort = () => {
-        const at = this.#waiters.indexOf(waiter);
-        if (at !== -1) this.#waiters.splice(at, 1);
-        reject(signal?.reason ?? new RaylineError('RL_CANCELLED', 'generation cancelled'));
-      };
-      waiter.resolve = (s) => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve(s);
-      };
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
-  }
-
-  release(sequence: LlamaContextSequence): void {
-    const next = this.#waiters.shift();
-    if (next) next.resolve(sequence);
-    else this.#free.push(sequence);
-  }
-}
+export const LLAMA_CPP_DEFAULTS = {
+  contextSize: 2048,
+  threads: 1,
+  gpuLayers: 0,
+  parallel: 4,
+  maxAdapters: 16,
+} as const;
 
 export class LlamaCppEngine implements LLMEngine {
   readonly #llama: Llama;
@@ -116,9 +82,8 @@ export class LlamaCppEngine implements LLMEngine {
   readonly #chatWrapper: ChatWrapper | undefined;
   #active = 0;
   #embedding: Promise<LlamaEmbeddingContext> | undefined;
-  /** Grammars by schema: building one takes milliseconds, and clients repeat their schemas. */
-  readonly #grammars = new Map<string, LlamaGrammar>();
-  #partialCharacters: TokenBias | undefined;
+  readonly #grammars: Grammars;
+  readonly #adapters: AdapterContexts;
 
   private constructor(
     options: Required<LlamaCppOptions>,
@@ -132,6 +97,13 @@ export class LlamaCppEngine implements LLMEngine {
     this.#model = model;
     this.#context = context;
     this.#pool = new SequencePool(sequences);
+    this.#grammars = new Grammars(llama, model);
+    this.#adapters = new AdapterContexts(model, {
+      contextSize: context.contextSize,
+      sequences: options.parallel,
+      threads: options.threads,
+      max: options.maxAdapters,
+    });
     try {
       // At load, not on the first chat request: reading the template takes hundreds of milliseconds.
       this.#chatWrapper = resolveChatWrapper(model);
@@ -173,7 +145,7 @@ export class LlamaCppEngine implements LLMEngine {
   }
 
   get #vocabularySize(): number {
-    return this.#model.fileInfo.metadata.tokenizer?.ggml?.tokens?.length ?? Number.POSITIVE_INFINITY;
+    return vocabularySize(this.#model);
   }
 
   get contextSize(): number {
@@ -238,50 +210,13 @@ export class LlamaCppEngine implements LLMEngine {
     };
   }
 
-  /**
-   * Bans the tokens that are only part of a UTF-8 character (byte-fallback tokens). llama.cpp's
-   * grammar lets invalid UTF-8 through without counting it, so under a grammar such tokens could
-   * break JSON or a string's length bound; banned, the model writes only characters it has whole
-   * tokens for.
-   */
-  get #wholeCharacters(): TokenBias {
-    if (this.#partialCharacters) return this.#partialCharacters;
-    const bias = new TokenBias(this.#model.tokenizer);
-    const size = this.#vocabularySize;
-    for (let t = 0; t < size && Number.isFinite(size); t++) {
-      const token = t as Token;
-      if (!this.#model.isEogToken(token) && this.#model.detokenize([token]).includes('\uFFFD'))
-        bias.set(token, 'never');
-    }
-    this.#partialCharacters = bias;
-    return bias;
-  }
-
-  /** A grammar for a schema of the subset (json-schema.ts), ending where the JSON ends. */
-  async #grammar(schema: JsonSchema): Promise<LlamaGrammar> {
-    const key = JSON.stringify(schema);
-    const cached = this.#grammars.get(key);
-    if (cached) return cached;
-    const generated = await this.#llama.createGrammarForJsonSchema(
-      schema as Readonly<GbnfJsonSchema> as never,
-    );
-    // node-llama-cpp's JSON grammars go on with newlines after the value (its chat stops on them);
-    // without them the grammar is complete at the value's end and only end-of-generation is left.
-    const grammar = new LlamaGrammar(this.#llama, {
-      grammar: generated.grammar.replace(/ "\\n\\n\\n\\n" \[\\n\]\*$/m, ''),
-    });
-    if (this.#grammars.size >= GRAMMAR_CACHE_SIZE) this.#grammars.delete(this.#grammars.keys().next().value!);
-    this.#grammars.set(key, grammar);
-    return grammar;
-  }
-
   /** The grammar a request's output is held to, if any; a schema the grammar cannot enforce is a bad request. */
   #grammarFor(request: GenerateRequest): Promise<LlamaGrammar> | undefined {
     const { tools, sampling } = request;
     let schema: JsonSchema | undefined;
     try {
-      if (tools && typeof tools.choice === 'object') schema = forcedToolCallSchema(tools);
-      else if (tools?.choice === 'required') schema = forcedToolCallSchema(tools);
+      if (tools && (typeof tools.choice === 'object' || tools.choice === 'required'))
+        schema = forcedToolCallSchema(tools);
       else if (sampling.constraint?.type === 'json_object') schema = ANY_OBJECT;
       else if (sampling.constraint?.type === 'json_schema')
         schema = toGrammarSchema(sampling.constraint.schema, 'response_format.json_schema.schema');
@@ -290,7 +225,7 @@ export class LlamaCppEngine implements LLMEngine {
       throw error;
     }
     // Undefined, not a promise, without a schema: a request then reaches the sequence queue at once.
-    return schema && this.#grammar(schema);
+    return schema && this.#grammars.get(schema);
   }
 
   stats(): EngineStats {
@@ -316,6 +251,8 @@ export class LlamaCppEngine implements LLMEngine {
       let finishReason: FinishReason = 'length';
       let sequence: LlamaContextSequence;
       let grammar: LlamaGrammar | undefined;
+      let pool = engine.#pool;
+      let adapter: { release: () => void } | undefined;
       try {
         if (input.length + sampling.maxTokens > engine.contextSize) {
           throw new RaylineError(
@@ -325,8 +262,14 @@ export class LlamaCppEngine implements LLMEngine {
         }
         const building = engine.#grammarFor(request);
         if (building) grammar = await building;
-        sequence = await engine.#pool.acquire(signal);
+        if (request.adapter) {
+          const held = await engine.#adapters.hold(request.adapter);
+          adapter = held;
+          pool = held.pool;
+        }
+        sequence = await pool.acquire(signal);
       } catch (error) {
+        adapter?.release();
         fail(error);
         throw error;
       }
@@ -343,7 +286,10 @@ export class LlamaCppEngine implements LLMEngine {
           : undefined;
       try {
         await sequence.clearHistory();
-        const detokenizer = new IncrementalDetokenizer((t) => engine.#model.detokenize(t as Token[]));
+        // With auto tool calls, special tokens are text too: templates write calls with them.
+        const detokenizer = new IncrementalDetokenizer((t) =>
+          engine.#model.detokenize(t as Token[], scanner !== undefined),
+        );
         const stopper = new StopMatcher(forced ? [] : sampling.stop);
         let unreported = 0;
         let stopped = false;
@@ -384,13 +330,13 @@ export class LlamaCppEngine implements LLMEngine {
             ...(grammar
               ? {
                   grammarEvaluationState: new LlamaGrammarEvaluationState({ model: engine.#model, grammar }),
-                  tokenBias: engine.#wholeCharacters,
+                  tokenBias: engine.#grammars.wholeCharacters,
                 }
               : {}),
           };
           // node-llama-cpp ends the iteration itself once a grammar is complete: a natural stop.
           finishReason = 'stop';
-          for await (const { token, probabilities } of engine.#tokens(
+          for await (const { token, confidence, probabilities } of engine.#tokens(
             sequence,
             input,
             options,
@@ -402,7 +348,8 @@ export class LlamaCppEngine implements LLMEngine {
               break;
             }
             if (repeatPenalty) generated.push(token);
-            if (probabilities) logprobs.push(engine.#logprob(token, probabilities, sampling.logprobs ?? 0));
+            if (confidence !== undefined)
+              logprobs.push(engine.#logprob(token, confidence, probabilities, sampling.logprobs ?? 0));
             usage.completionTokens++;
             engine.#generated++;
             unreported++;
@@ -430,8 +377,14 @@ export class LlamaCppEngine implements LLMEngine {
           const tail = delta(pushed.emit + (pushed.stopped ? '' : stopper.flush()));
           if (tail) yield tail;
           const held = scanner?.flush();
-          if (held)
-            yield { text: held, tokenCount: 0, ...(logprobs.length ? { logprobs: logprobs.splice(0) } : {}) };
+          if (held && (held.content || held.calls.length > 0)) {
+            yield {
+              text: held.content,
+              tokenCount: 0,
+              ...(held.calls.length > 0 ? { toolCalls: held.calls } : {}),
+              ...(held.content && logprobs.length ? { logprobs: logprobs.splice(0) } : {}),
+            };
+          }
         }
         if (forced && !signal?.aborted) {
           // Complete JSON (the grammar ended it): the calls; cut short by max_tokens: the text as it is.
@@ -449,7 +402,8 @@ export class LlamaCppEngine implements LLMEngine {
         // Also reached when the consumer stops iterating early (client gone): the sequence is free again.
         settle({ finishReason, usage });
         engine.#active--;
-        engine.#pool.release(sequence);
+        pool.release(sequence);
+        adapter?.release();
       }
     }
     const iterable = run();
@@ -457,31 +411,42 @@ export class LlamaCppEngine implements LLMEngine {
   }
 
   /** Generated tokens, with the distribution they were sampled from when logprobs are asked for. */
+  /**
+   * Generated tokens; with logprobs asked for, each with its probability and, for alternatives, the
+   * distribution it was sampled from (only then: that costs a map of the whole vocabulary per token).
+   */
   async *#tokens(
     sequence: LlamaContextSequence,
     input: Token[],
     options: Parameters<LlamaContextSequence['evaluate']>[1],
     logprobs: number | undefined,
-  ): AsyncGenerator<{ token: Token; probabilities?: Map<Token, number> }> {
+  ): AsyncGenerator<{ token: Token; confidence?: number; probabilities?: Map<Token, number> }> {
     if (logprobs === undefined) {
       for await (const token of sequence.evaluate(input, options)) yield { token };
-      return;
+    } else if (logprobs === 0) {
+      yield* sequence.evaluateWithMetadata(input, { confidence: true }, options);
+    } else {
+      yield* sequence.evaluateWithMetadata(input, { confidence: true, probabilities: true }, options);
     }
-    yield* sequence.evaluateWithMetadata(input, { probabilities: true }, options);
   }
 
   /** A token's log probability and the `top` most likely tokens at its position. */
-  #logprob(token: Token, probabilities: Map<Token, number>, top: number): TokenLogprob {
+  #logprob(
+    token: Token,
+    confidence: number,
+    probabilities: Map<Token, number> | undefined,
+    top: number,
+  ): TokenLogprob {
     const entry = (t: Token, p: number) => {
       const text = this.#model.detokenize([t]);
       return { token: text, logprob: Math.log(p), bytes: [...Buffer.from(text, 'utf8')] };
     };
     const alternatives = [];
-    for (const [t, p] of probabilities) {
+    for (const [t, p] of probabilities ?? []) {
       if (alternatives.length >= top) break;
       alternatives.push(entry(t, p));
     }
-    return { ...entry(token, probabilities.get(token) ?? 0), top: alternatives };
+    return { ...entry(token, confidence), top: alternatives };
   }
 
   /**
@@ -520,7 +485,13 @@ export class LlamaCppEngine implements LLMEngine {
     return this.#model.embeddingVectorSize;
   }
 
+  /** The files of the LoRA adapters loaded now, most recently used first. */
+  loadedAdapters(): string[] {
+    return this.#adapters.loaded();
+  }
+
   async dispose(): Promise<void> {
+    await this.#adapters.dispose();
     await (await this.#embedding?.catch(() => undefined))?.dispose();
     await this.#context.dispose();
     await this.#model.dispose();
@@ -547,73 +518,4 @@ function penalties(
   };
 }
 
-/** The fallback chat format for models without a usable template. */
-export function plainChatPrompt(messages: readonly ChatMessage[], tools?: readonly ToolDefinition[]): string {
-  const functions = tools?.length
-    ? `functions (call one as ||call: name({...})):\n${tools.map((t) => `${t.name}(${JSON.stringify(t.parameters ?? {})})${t.description ? ` // ${t.description}` : ''}`).join('\n')}\n`
-    : '';
-  const line = (m: ChatMessage) =>
-    m.toolCalls?.length
-      ? `${m.role}: ${m.content}${m.toolCalls.map((c) => `||call: ${c.name}(${c.arguments})`).join('')}`
-      : `${m.role}: ${m.content}`;
-  return `${functions}${messages.map(line).join('\n')}\nassistant:`;
-}
-
-/** The tools as node-llama-cpp documents them in a prompt. */
-function functionsOf(tools: readonly ToolDefinition[]): ChatModelFunctions {
-  return Object.fromEntries(
-    tools.map((t) => [
-      t.name,
-      {
-        ...(t.description ? { description: t.description } : {}),
-        ...(t.parameters ? { params: t.parameters as GbnfJsonSchema } : {}),
-      },
-    ]),
-  );
-}
-
-/**
- * OpenAI's messages as node-llama-cpp's chat history: an assistant's tool calls and the tool
- * messages that answer them become function calls with results inside the model's turn, as chat
- * templates render them.
- */
-export function chatHistory(messages: readonly ChatMessage[]): ChatHistoryItem[] {
-  const history: ChatHistoryItem[] = [];
-  const calls = new Map<string, ChatModelFunctionCall>();
-  let model: ChatModelResponse | undefined;
-  for (const [i, m] of messages.entries()) {
-    if (m.role === 'system' || m.role === 'user') {
-      history.push({ type: m.role, text: m.content });
-      model = undefined;
-      continue;
-    }
-    if (m.role === 'tool') {
-      const call = m.toolCallId === undefined ? undefined : calls.get(m.toolCallId);
-      if (!call) {
-        throw new RaylineError(
-          'RL_BAD_REQUEST',
-          `messages.${i}.tool_call_id: no earlier assistant message has a tool call with id '${m.toolCallId}'`,
-        );
-      }
-      call.result = m.content;
-      continue;
-    }
-    if (!model) {
-      model = { type: 'model', response: [] };
-      history.push(model);
-    }
-    if (m.content) model.response.push(m.content);
-    for (const c of m.toolCalls ?? []) {
-      let params: unknown = c.arguments;
-      try {
-        params = JSON.parse(c.arguments);
-      } catch {
-        // Not JSON: shown as the model wrote it.
-      }
-      const item: ChatModelFunctionCall = { type: 'functionCall', name: c.name, params, result: undefined };
-      calls.set(c.id, item);
-      model.response.push(item);
-    }
-  }
-  return history;
-}
+export { plainChatPrompt };

@@ -60,7 +60,7 @@ test('auto: text is content, a call in the template syntax is a call, however th
       calls.push(...out.calls);
       done = out.done;
     }
-    content += scanner.flush();
+    content += scanner.flush().content;
     assert.equal(content, 'Let me see. ', `size ${size}`);
     assert.deepEqual(
       calls.map((c) => [c.index, c.name, c.arguments]),
@@ -86,5 +86,22 @@ test('auto: parallel calls; an unknown function or broken arguments stay content
   const broken = new ToolCallScanner(syntax, ['add'], true);
   const first = broken.push('x ||call: add({"a": 1');
   assert.equal(first.content, 'x ');
-  assert.equal(broken.flush(), '||call: add({"a": 1');
+  assert.deepEqual(broken.flush(), { content: '||call: add({"a": 1', calls: [] });
+
+  // A template that ends calls with an end-of-generation token (Llama 3.1's `</function><|eom_id|>`):
+  // the text stops before the suffix does; the call is complete all the same.
+  const llama = new ToolCallScanner(
+    { prefix: '<function=', paramsPrefix: '>', suffix: '</function><|eom_id|>' },
+    ['add'],
+    true,
+  );
+  const streamed = llama.push('Sure. <function=add>{"a": 3}</function>');
+  assert.deepEqual(streamed, { content: 'Sure. ', calls: [], done: false });
+  const ended = llama.flush();
+  assert.equal(ended.content, '');
+  assert.deepEqual(
+    ended.calls.map((c) => [c.name, c.arguments]),
+    [['add', '{"a":3}']],
+  );
+  assert.equal(llama.callCount, 1);
 });

@@ -132,11 +132,29 @@ export class ToolCallScanner {
     }
   }
 
-  /** At the end of generation: held text that was not a call is content. */
-  flush(): string {
+  /**
+   * At the end of generation: a call whose arguments are complete and whose suffix was cut short
+   * (by an end-of-generation token, which templates often end calls with) is a call; other held
+   * text that was not a call is content.
+   */
+  flush(): { content: string; calls: ToolCallDelta[] } {
     const held = this.#held;
     this.#held = '';
-    return this.#calls === 0 ? held : '';
+    if (this.#done || !held) return { content: '', calls: [] };
+    const at = held.indexOf(this.#syntax.prefix);
+    if (at !== -1 && (this.#calls === 0 ? true : held.slice(0, at).trim() === '')) {
+      const call = this.#parseCall(held.slice(at + this.#syntax.prefix.length), true);
+      if (typeof call === 'object') {
+        const delta = {
+          index: this.#calls++,
+          id: newToolCallId(),
+          name: call.name,
+          arguments: call.arguments,
+        };
+        return { content: this.#calls === 1 ? held.slice(0, at) : '', calls: [delta] };
+      }
+    }
+    return { content: this.#calls === 0 ? held : '', calls: [] };
   }
 
   #finish(out: ScanResult): ScanResult {
@@ -146,7 +164,11 @@ export class ToolCallScanner {
     return out;
   }
 
-  #parseCall(text: string): { name: string; arguments: string; rest: string } | 'incomplete' | 'invalid' {
+  /** `ended`: generation is over, so a suffix cut short ends the call. */
+  #parseCall(
+    text: string,
+    ended = false,
+  ): { name: string; arguments: string; rest: string } | 'incomplete' | 'invalid' {
     const { paramsPrefix, suffix } = this.#syntax;
     const body = text.replace(/^ /, '');
     const open = body.indexOf(paramsPrefix);
@@ -161,11 +183,15 @@ export class ToolCallScanner {
     if (end === 'incomplete') return 'incomplete';
     if (end === 'invalid') return 'invalid';
     const after = params.slice(end);
-    if (after.length < suffix.length) return suffix.startsWith(after) ? 'incomplete' : 'invalid';
-    if (!after.startsWith(suffix)) return 'invalid';
+    let rest: string;
+    if (after.length < suffix.length && suffix.startsWith(after)) {
+      if (!ended) return 'incomplete';
+      rest = '';
+    } else if (after.startsWith(suffix)) rest = after.slice(suffix.length);
+    else return 'invalid';
     const json = params.slice(0, end).trim();
     try {
-      return { name, arguments: JSON.stringify(JSON.parse(json)), rest: after.slice(suffix.length) };
+      return { name, arguments: JSON.stringify(JSON.parse(json)), rest };
     } catch {
       return 'invalid';
     }

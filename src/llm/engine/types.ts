@@ -84,6 +84,8 @@ export interface GenerateRequest {
   sampling: SamplingParams;
   /** Functions the model may call; the prompt must document them (`applyChatTemplate` with the same tools). */
   tools?: ToolsRequest;
+  /** A LoRA adapter's GGUF file to generate with (engines that support adapters). */
+  adapter?: string;
   /** Aborting stops generation at the next token and frees the sequence. */
   signal?: AbortSignal;
 }

@@ -7,9 +7,10 @@
 
 import { parseArgs } from 'node:util';
 import { writeTinyLlama } from './tiny-llama.ts';
+import { writeTinyLora } from './tiny-lora.ts';
 
 const USAGE =
-  'usage: cli.ts <out.gguf> [--seed N] [--embedding N] [--blocks N] [--heads N] [--heads-kv N] [--ff N] [--context N] [--f16]';
+  'usage: cli.ts <out.gguf> [--seed N] [--embedding N] [--blocks N] [--heads N] [--heads-kv N] [--ff N] [--context N] [--f16]\n       cli.ts <adapter.gguf> --lora CHAR [--embedding N]   (a LoRA adapter that makes the model write CHAR)';
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -24,6 +25,7 @@ async function main(argv: string[]): Promise<number> {
       ff: { type: 'string' },
       context: { type: 'string' },
       f16: { type: 'boolean' },
+      lora: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -37,6 +39,16 @@ async function main(argv: string[]): Promise<number> {
     if (!Number.isInteger(n)) throw new Error(`--${flag} must be an integer, got ${v}`);
     return n;
   };
+  if (values.lora !== undefined) {
+    if (values.lora.length !== 1 || values.lora.charCodeAt(0) > 127)
+      throw new Error('--lora takes one ASCII character');
+    const lora = await writeTinyLora(positionals[0], {
+      byte: values.lora.charCodeAt(0),
+      embeddingLength: int(values.embedding, 'embedding'),
+    });
+    console.log(`wrote ${lora.path}: ${lora.bytes} bytes, a LoRA adapter writing '${values.lora}'`);
+    return 0;
+  }
   const started = performance.now();
   const info = await writeTinyLlama(positionals[0], {
     seed: int(values.seed, 'seed'),

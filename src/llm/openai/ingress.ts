@@ -39,6 +39,8 @@ import {
 
 /** Completions default to OpenAI's 16 tokens; chat has no limit at OpenAI, here 256 unless asked. */
 const COMPLETION_MAX_TOKENS = 16;
+/** How long `/v1/models` waits for a model's replicas to list its LoRA adapters. */
+const ADAPTERS_WAIT_MS = 2000;
 /** The header that names a client's session (Ray Serve LLM's); `user` or `prompt_cache_key` otherwise. */
 const SESSION_HEADER = 'x-session-id';
 const CHAT_MAX_TOKENS = 256;
@@ -49,6 +51,7 @@ interface ModelServer {
   embed(request: ServerEmbedRequest): Promise<Embeddings>;
   tokenize(request: { prompt?: string; messages?: ChatMessage[]; addSpecial?: boolean }): Promise<number[]>;
   detokenize(tokens: number[]): Promise<string>;
+  adapters(): Promise<string[]>;
   stats(): Promise<EngineStats>;
 }
 
@@ -58,6 +61,7 @@ function throughHandle(handle: DeploymentHandle<ModelServer>): ModelServer {
     embed: async (request) => await handle.embed.remote(request),
     tokenize: async (request) => await handle.tokenize.remote(request),
     detokenize: async (tokens) => await handle.detokenize.remote(tokens),
+    adapters: async () => await handle.adapters.remote(),
     stats: async () => await handle.stats.remote(),
   };
 }
@@ -78,7 +82,7 @@ export class OpenAIIngress {
       // Matched by suffix so the app works under any route prefix.
       const path = request.path.replace(/\/+$/, '');
       const is = (method: string, route: string) => request.method === method && path.endsWith(route);
-      if (is('GET', '/v1/models')) return this.#models();
+      if (is('GET', '/v1/models')) return await this.#models();
       if (is('POST', '/v1/completions') && !path.endsWith('/chat/completions'))
         return await this.#generate(request, 'completion');
       if (is('POST', '/v1/chat/completions')) return await this.#generate(request, 'chat');
@@ -93,27 +97,60 @@ export class OpenAIIngress {
     }
   }
 
-  #models() {
-    return {
-      object: 'list',
-      data: Object.keys(this.#servers).map((id) => ({
-        id,
-        object: 'model',
-        created: this.#created,
-        owned_by: 'rayline',
-      })),
-    };
+  /** The models, and the LoRA adapters each can serve as `MODEL_ID:ADAPTER` (`parent` names the model). */
+  async #models() {
+    const entry = (id: string, parent?: string) => ({
+      id,
+      object: 'model',
+      created: this.#created,
+      owned_by: 'rayline',
+      ...(parent ? { root: parent, parent } : {}),
+    });
+    // A model whose replicas cannot answer soon (starting, gone) is listed without its adapters.
+    const servers = Object.entries(this.#servers);
+    const adapters = await Promise.all(
+      servers.map(([, server]) =>
+        Promise.race([
+          server.adapters().catch(() => []),
+          new Promise<string[]>((resolve) => setTimeout(resolve, ADAPTERS_WAIT_MS, []).unref()),
+        ]),
+      ),
+    );
+    const data = servers.flatMap(([id], i) => [
+      entry(id),
+      ...adapters[i].map((a) => entry(`${id}:${a}`, id)),
+    ]);
+    return { object: 'list', data };
   }
 
+  /** The server of a model, for endpoints that take no adapter. */
   #server(model: string): ModelServer {
-    const server = Object.hasOwn(this.#servers, model) ? this.#servers[model] : undefined;
-    if (!server) {
-      throw new OpenAIError(404, `The model '${model}' does not exist`, {
-        param: 'model',
-        code: 'model_not_found',
-      });
+    const { server, adapter } = this.#route(model);
+    if (adapter !== undefined) {
+      throw new OpenAIError(
+        400,
+        `model: '${model}' names a LoRA adapter; adapters serve completions and chat only`,
+        {
+          param: 'model',
+          code: 'invalid_value',
+        },
+      );
     }
     return server;
+  }
+
+  /** The server of `MODEL_ID` or `MODEL_ID:ADAPTER` (Ray Serve LLM's naming of LoRA adapters). */
+  #route(model: string): { server: ModelServer; adapter?: string } {
+    if (Object.hasOwn(this.#servers, model)) return { server: this.#servers[model] };
+    const colon = model.indexOf(':');
+    const base = model.slice(0, colon);
+    if (colon > 0 && Object.hasOwn(this.#servers, base)) {
+      return { server: this.#servers[base], adapter: model.slice(colon + 1) };
+    }
+    throw new OpenAIError(404, `The model '${model}' does not exist`, {
+      param: 'model',
+      code: 'model_not_found',
+    });
   }
 
   /** Engine counters of one model's replica (the generated-token count shows that a cancel stopped work). */
@@ -150,7 +187,8 @@ export class OpenAIIngress {
     let result: Embeddings;
     try {
       const dimensions = req.dimensions != null ? { dimensions: req.dimensions } : {};
-      result = await server.embed({ input: req.input, ...dimensions });
+      const session = request.headers[SESSION_HEADER] || req.user;
+      result = await server.embed({ input: req.input, ...dimensions, ...(session ? { session } : {}) });
     } catch (error) {
       // The engine refuses only inputs (empty, longer than the context): name the parameter.
       const e = error as { code?: string; message?: string };
@@ -182,7 +220,7 @@ export class OpenAIIngress {
     if (!parsed.success) throw validationError(parsed.error);
     refuseUnsupported(body as Record<string, unknown>);
     const req = parsed.data;
-    const server = this.#server(req.model);
+    const { server, adapter } = this.#route(req.model);
     const maxTokens =
       ('max_completion_tokens' in req ? req.max_completion_tokens : undefined) ??
       req.max_tokens ??
@@ -190,6 +228,11 @@ export class OpenAIIngress {
     const chat = 'messages' in req ? req : undefined;
     const completion = 'prompt' in req ? req : undefined;
     const logprobs = chat ? chatLogprobs(chat) : (completion?.logprobs ?? undefined);
+    const n = req.n ?? 1;
+    const bestOf = completion?.best_of ?? n;
+    if (bestOf < n) throw badParam('best_of', `must be at least n (${n})`);
+    if (bestOf > n && req.stream) throw badParam('best_of', 'cannot be used with stream');
+    if (req.stream_options != null && !req.stream) throw badParam('stream_options', 'needs stream: true');
     const tools = chat ? toolsOf(chat) : undefined;
     const constraint = chat ? constraintOf(chat, tools) : undefined;
     const sampling: SamplingParams = {
@@ -201,10 +244,17 @@ export class OpenAIIngress {
       frequencyPenalty: req.frequency_penalty ?? 0,
       presencePenalty: req.presence_penalty ?? 0,
       ...(constraint ? { constraint } : {}),
-      ...(logprobs !== undefined ? { logprobs } : {}),
+      // best_of ranks candidates by their tokens' logprobs.
+      ...(logprobs !== undefined || bestOf > n ? { logprobs: logprobs ?? 0 } : {}),
     };
     // Read by the router of the model's deployment when it is called through a handle.
-    const session = request.headers[SESSION_HEADER] || req.user || req.prompt_cache_key || undefined;
+    // An adapter's requests go where it is loaded, before any session.
+    const session =
+      (adapter !== undefined ? req.model : undefined) ||
+      request.headers[SESSION_HEADER] ||
+      req.user ||
+      req.prompt_cache_key ||
+      undefined;
     const call: ServerGenerateRequest = {
       ...(chat
         ? { messages: chatMessages(chat.messages), ...(tools ? { tools } : {}) }
@@ -214,8 +264,9 @@ export class OpenAIIngress {
           }),
       sampling,
       ...(session ? { session } : {}),
+      ...(adapter !== undefined ? { adapter } : {}),
     };
-    const runs = await startRuns(server, call, req.n ?? 1);
+    const runs = await startRuns(server, call, bestOf);
     const meta = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -232,7 +283,7 @@ export class OpenAIIngress {
         headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
       });
     }
-    return await collect(kind, meta, wants, runs);
+    return await collect(kind, meta, wants, runs, bestOf > n ? n : undefined);
   }
 }
 
@@ -343,10 +394,13 @@ function toOpenAIError(error: unknown): OpenAIError {
   const e = error as { code?: string; statusCode?: number; message?: string };
   const message = e?.message ?? String(error);
   switch (e?.code) {
-    case 'RL_BAD_REQUEST': {
-      // Engines name the parameter at fault first (`response_format.json_schema.schema.pattern: ...`).
+    case 'RL_BAD_REQUEST':
+    case 'RL_NOT_FOUND': {
+      // Engines and servers name the parameter at fault first (`response_format.json_schema.schema.pattern: ...`).
       const param = /^([A-Za-z_$][\w$]*(?:\.[\w$-]+)*): /.exec(message)?.[1] ?? null;
-      return new OpenAIError(400, message, { code: 'invalid_value', param });
+      return e.code === 'RL_NOT_FOUND'
+        ? new OpenAIError(404, message, { code: param === 'model' ? 'model_not_found' : 'not_found', param })
+        : new OpenAIError(400, message, { code: 'invalid_value', param });
     }
     case 'RL_BACKPRESSURE':
       return new OpenAIError(429, message, { type: 'rate_limit_error', code: 'rate_limit_exceeded' });

@@ -47,6 +47,10 @@ export class OpenAIModelServer extends OpenAIIngress {
     return this.#server.detokenize(tokens);
   }
 
+  adapters(): Promise<string[]> {
+    return this.#server.adapters();
+  }
+
   stats(): Promise<EngineStats> {
     return this.#server.stats();
   }

@@ -97,7 +97,7 @@ async function collectChoice(kind: Kind, wants: Wants, index: number, run: Run) 
       logprobs: wants.logprobs ? chatLogprobs(logprobs) : null,
       finish_reason: done.finish_reason,
     };
-    return { choice, done };
+    return { choice, done, logprobs };
   }
   const choice = {
     index,
@@ -105,15 +105,28 @@ async function collectChoice(kind: Kind, wants: Wants, index: number, run: Run) 
     logprobs: wants.logprobs ? completionLogprobs(logprobs, 0) : null,
     finish_reason: done.finish_reason,
   };
-  return { choice, done };
+  return { choice, done, logprobs };
 }
 
-export async function collect(kind: Kind, meta: Meta, wants: Wants, runs: Run[]): Promise<unknown> {
+/**
+ * The reply of all runs; with `bestOf`, only the `bestOf` most likely runs (highest sum of their
+ * tokens' logprobs, which the runs must carry), in that order. Usage counts every run, as OpenAI does.
+ */
+export async function collect(
+  kind: Kind,
+  meta: Meta,
+  wants: Wants,
+  runs: Run[],
+  bestOf?: number,
+): Promise<unknown> {
   const results = await Promise.all(runs.map((run, index) => collectChoice(kind, wants, index, run)));
+  const score = (r: (typeof results)[number]) => r.logprobs.reduce((sum, l) => sum + l.logprob, 0);
+  const chosen =
+    bestOf === undefined ? results : [...results].sort((a, b) => score(b) - score(a)).slice(0, bestOf);
   return {
     ...meta,
     object: kind === 'chat' ? 'chat.completion' : 'text_completion',
-    choices: results.map((r) => r.choice),
+    choices: chosen.map((r, index) => ({ ...r.choice, index })),
     usage: totalUsage(results.map((r) => r.done)),
   };
 }
@@ -122,19 +135,24 @@ export async function collect(kind: Kind, meta: Meta, wants: Wants, runs: Run[])
 async function* merged(runs: Run[]): AsyncGenerator<{ index: number; event: ServerEvent }> {
   type Pending = Promise<{ index: number; next: IteratorResult<ServerEvent> }>;
   const pending = new Map<number, Pending>();
-  const pull = (index: number) =>
-    pending.set(
-      index,
-      runs[index].events.next().then((next) => ({ index, next })),
-    );
   for (const [index, run] of runs.entries()) pending.set(index, Promise.resolve({ index, next: run.first }));
-  while (pending.size > 0) {
-    const { index, next } = await Promise.race(pending.values());
-    if (next.done) {
-      pending.delete(index);
-      continue;
+  // A run's next event is asked for only once the reader wants more: a reader that leaves finds no
+  // request in flight on the run it last read (with one choice, none at all), so it stops at once.
+  let resume: number | undefined;
+  while (true) {
+    if (resume !== undefined) {
+      const index = resume;
+      pending.set(
+        index,
+        runs[index].events.next().then((next) => ({ index, next })),
+      );
+      resume = undefined;
     }
-    pull(index);
+    if (pending.size === 0) return;
+    const { index, next } = await Promise.race(pending.values());
+    pending.delete(index);
+    if (next.done) continue;
+    resume = index;
     yield { index, event: next.value };
   }
 }

@@ -16,7 +16,6 @@ const stop = z
  * anything but its neutral value answers 400 naming it (see `refuseUnsupported`).
  */
 const UNSUPPORTED: Record<string, string> = {
-  best_of: 'best_of above n is not supported',
   echo: 'echo is not supported',
   suffix: 'suffix (insertion) is not supported',
   logit_bias: 'logit_bias is not supported',
@@ -35,8 +34,7 @@ const UNSUPPORTED: Record<string, string> = {
 };
 
 /** The value of each unsupported parameter that asks for nothing (what OpenAI does by default). */
-const NEUTRAL: Record<string, (v: unknown, body: Record<string, unknown>) => boolean> = {
-  best_of: (v, body) => v === (body.n ?? 1),
+const NEUTRAL: Record<string, (v: unknown) => boolean> = {
   echo: (v) => v === false,
   store: (v) => v === false,
   service_tier: (v) => v === 'auto' || v === 'default',
@@ -115,6 +113,8 @@ export const completionRequestSchema = z.strictObject({
   ]),
   /** The number of most likely tokens to return per position, besides the chosen one (0 to 5). */
   logprobs: z.number().int().min(0).max(5).nullish(),
+  /** Candidates generated, of which the `n` most likely (cumulative logprob) are answered. */
+  best_of: z.number().int().min(1).max(20).nullish(),
 });
 
 const textParts = z
@@ -233,7 +233,7 @@ export class OpenAIError extends Error {
 export function refuseUnsupported(body: Record<string, unknown>): void {
   for (const [param, why] of Object.entries(UNSUPPORTED)) {
     const value = body[param];
-    if (value == null || NEUTRAL[param]?.(value, body)) continue;
+    if (value == null || NEUTRAL[param]?.(value)) continue;
     throw new OpenAIError(400, `${param}: ${why}`, { param, code: 'unsupported_parameter' });
   }
 }

@@ -313,13 +313,18 @@ export class HttpProxy {
       fail(busy());
       return;
     }
+    // With a length the body is read straight into one buffer: no chunks and copy held side by side.
+    const whole = declared > 0 ? Buffer.allocUnsafe(declared) : undefined;
     const chunks: Buffer[] = [];
     let received = 0;
     payload.on('data', (chunk: Buffer) => {
+      if (received + chunk.length > limit) return fail(tooLarge());
+      if (received + chunk.length > reserved && !reserve(received + chunk.length - reserved))
+        return fail(busy());
+      if (!whole) chunks.push(chunk);
+      else if (received + chunk.length <= whole.length) whole.set(chunk, received);
+      else return fail(new RaylineError('RL_BAD_REQUEST', 'request body longer than its content-length'));
       received += chunk.length;
-      if (received > limit) return fail(tooLarge());
-      if (received > reserved && !reserve(received - reserved)) return fail(busy());
-      chunks.push(chunk);
     });
     payload.once('end', () => {
       if (finished) return;
@@ -332,7 +337,8 @@ export class HttpProxy {
       const res = this.#responses.get(req);
       if (res && !res.writableFinished && !res.destroyed) res.once('close', release);
       else release();
-      done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
+      if (whole) done(null, received === whole.length ? whole : whole.subarray(0, received));
+      else done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
     });
     payload.once('error', (error: Error) =>
       fail(new RaylineError('RL_CANCELLED', `reading the request body failed: ${error.message}`)),

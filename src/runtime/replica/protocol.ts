@@ -18,7 +18,10 @@ export interface ReplicaSpec {
   tcpHost?: string;
   /** The node the replica runs on. */
   nodeId?: string;
-  /** Callers on TCP must present this token first (Hello frame); the replica presents it to others. */
+  /**
+   * The cluster's replica credential (derived from the admin token, which replicas never get):
+   * callers on TCP present it first (Hello frame); the replica presents it to others.
+   */
   clusterToken?: string;
   logLevel: string;
   /** Send exception stacks to callers (RAYLINE_DEBUG). */

@@ -60,6 +60,8 @@ function codeOfStatus(status: number): ErrorCode {
 
 function documentParser(parse: (text: string) => DocumentResult, what: string) {
   return (_req: unknown, text: string | Buffer, done: (error: Error | null, body?: unknown) => void) => {
+    // An empty body is no body (a DELETE sent with a content-type); PUT says what it needs.
+    if ((text as string).trim() === '') return done(null, undefined);
     const parsed = parse(text as string);
     if (parsed.ok) return done(null, parsed.value);
     const issues = parsed.issues;
@@ -116,7 +118,7 @@ export function createRestServer(options: RestOptions): FastifyInstance {
     reply.header('connection', 'close');
     // Liveness needs no token: probes and `rayline start` wait on it.
     if (req.url === '/-/healthz') return;
-    reply.code(401).send({
+    return reply.code(401).send({
       error: 'RL_UNAUTHORIZED',
       code: 'RL_UNAUTHORIZED',
       message: 'missing or wrong bearer token (Authorization: Bearer <token>)',

@@ -27,8 +27,10 @@ type Item = { value: unknown } | { error: RaylineError } | { done: true };
 
 /**
  * One handle call as the caller sees it. The replica says whether the method streams (Reply versus
- * StreamStart); the caller says how it consumes (result() versus stream()). A mismatch is an error
- * for the caller, never a hang.
+ * StreamStart); the caller says how it consumes (result() versus stream()). Iterating a unary call is
+ * an error for the caller, never a hang. Awaiting a streaming call resolves to its chunks as an async
+ * iterable: that is what lets a method return a handle's stream (`return h.words.remote(text)`), as
+ * returning a response awaits it.
  */
 class HandleCall implements PortCall, ResultSink {
   readonly #target: CallTarget;
@@ -108,7 +110,7 @@ class HandleCall implements PortCall, ResultSink {
         return;
       case FrameKind.StreamStart:
         this.#streams = true;
-        if (this.#use === 'result') this.#refuseAwait();
+        if (this.#use === 'result') this.#resolveAsStream();
         return;
       case FrameKind.Chunk:
         this.#push({ value: decodeValue(frame.payload) });
@@ -124,10 +126,18 @@ class HandleCall implements PortCall, ResultSink {
     this.#settle({ error });
   }
 
-  #refuseAwait(): void {
-    this.#outcome = { error: this.#misuse('streams: iterate the response with `for await`') };
-    this.#deliver();
-    this.#routed?.cancel();
+  /** An awaited streaming call: its result is the stream, iterable once, cancellable. */
+  #resolveAsStream(): void {
+    this.#use = 'stream';
+    let iterator: AsyncIterator<unknown> | undefined;
+    const chunks: AsyncIterable<unknown> & { cancel(): void } = {
+      [Symbol.asyncIterator]: () => {
+        iterator ??= this.stream();
+        return iterator;
+      },
+      cancel: () => this.cancel(),
+    };
+    this.#resolve!(chunks);
   }
 
   result(): Promise<unknown> {
@@ -137,7 +147,7 @@ class HandleCall implements PortCall, ResultSink {
         this.#resolve = resolve;
         this.#reject = reject;
       });
-      if (this.#streams && !this.#outcome) this.#refuseAwait();
+      if (this.#streams && !this.#outcome) this.#resolveAsStream();
       else this.#deliver();
     }
     return this.#promise;

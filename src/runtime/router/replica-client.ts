@@ -143,7 +143,7 @@ export class ReplicaClient {
 /** One connection per replica address, shared by every router in the process. */
 export class ReplicaClientPool {
   readonly #clients = new Map<string, ReplicaClient>();
-  /** The cluster token, presented to replicas on other nodes (TCP). */
+  /** The cluster's replica credential, presented to replicas on other nodes (TCP). */
   token: string | undefined;
   /**
    * Addresses whose connection was lost, and when. A replica never comes back at the same address,

@@ -13,6 +13,12 @@ test('the session: x-session-id, else the body user, else prompt_cache_key; a ha
   // A chat message's role is no session.
   assert.equal(sessionOfHttp(...http({}, { messages: [{ role: 'user', content: '"user": x' }] })), undefined);
   assert.equal(sessionOfHttp({ m: 'generate' }, Buffer.from('{"user":"u"}')), undefined);
+  // A LoRA adapter's model id comes first.
+  assert.equal(
+    sessionOfHttp(...http({ 'x-session-id': 's1' }, { model: 'base:ad-1', user: 'u' })),
+    'base:ad-1',
+  );
+  assert.equal(sessionOfHttp(...http({}, { model: 'base', user: 'u' })), 'u');
   assert.equal(sessionOfArgs([{ prompt: 'p', session: 'abc' }]), 'abc');
   assert.equal(sessionOfArgs([{ prompt: 'p' }]), undefined);
 });

@@ -9,14 +9,20 @@ import { PROMPT_BODY_LIMIT } from './prefix-affinity.ts';
 
 export const SESSION_HEADER = 'x-session-id';
 
-/** The session of an HTTP call as the proxy sends it (`meta.h.headers`, the JSON body). */
+/**
+ * The session of an HTTP call as the proxy sends it (`meta.h.headers`, the JSON body). A LoRA
+ * adapter (`"model": "MODEL_ID:ADAPTER"`) comes first: its requests go where it is loaded.
+ */
 export function sessionOfHttp(meta: unknown, body: Uint8Array): string | undefined {
   const headers = (meta as { h?: { headers?: Record<string, string> } } | undefined)?.h?.headers;
   if (!headers) return undefined;
+  if (body.length > PROMPT_BODY_LIMIT) return headers[SESSION_HEADER] || undefined;
+  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
+  const adapter = adapterModel(bytes);
+  if (adapter) return adapter;
   const header = headers[SESSION_HEADER];
   if (header) return header;
-  if (body.length === 0 || body.length > PROMPT_BODY_LIMIT) return undefined;
-  const bytes = Buffer.from(body.buffer, body.byteOffset, body.length);
+  if (body.length === 0) return undefined;
   // As keys (a colon follows): `"role": "user"` in chat messages is no session.
   if (bytes.indexOf('"user":') === -1 && bytes.indexOf('"prompt_cache_key":') === -1) return undefined;
   try {
@@ -24,6 +30,15 @@ export function sessionOfHttp(meta: unknown, body: Uint8Array): string | undefin
   } catch {
     return undefined;
   }
+}
+
+/** The body's `model` when it names an adapter (`MODEL_ID:ADAPTER`), read without parsing the body. */
+function adapterModel(bytes: Buffer): string | undefined {
+  const at = bytes.indexOf('"model"');
+  if (at === -1) return undefined;
+  const match = /^"model"\s*:\s*"([^"\\]{1,256})"/.exec(bytes.subarray(at, at + 300).toString('utf8'));
+  const model = match?.[1];
+  return model && model.indexOf(':') > 0 ? model : undefined;
 }
 
 /** The session of a handle call: the first object argument's `session`. */

@@ -33,8 +33,8 @@ export const FrameKind = {
    */
   Started: 10,
   /**
-   * caller → replica, first on a TCP connection: `meta.token` is the cluster token. A replica that
-   * has one closes a TCP connection whose first frame is not this with the same token.
+   * caller → replica, first on a TCP connection: `meta.token` is the cluster's replica credential. A
+   * replica that has one closes a TCP connection whose first frame is not this with the same one.
    */
   Hello: 11,
 } as const;
@@ -58,13 +58,36 @@ export function encodeFrame(kind: FrameKind, id: number, meta: unknown, payload:
   const metaText = meta === undefined ? '' : JSON.stringify(meta);
   const metaBytes = Buffer.byteLength(metaText);
   const frame = Buffer.allocUnsafe(HEADER_BYTES + metaBytes + payload.byteLength);
-  frame.writeUInt32BE(HEADER_BYTES - 4 + metaBytes + payload.byteLength, 0);
-  frame.writeUInt8(kind, 4);
-  frame.writeUInt32BE(id, 5);
-  frame.writeUInt32BE(metaBytes, 9);
-  if (metaBytes > 0) frame.write(metaText, HEADER_BYTES, 'utf8');
+  writeHead(frame, kind, id, metaText, metaBytes, payload.byteLength);
   if (payload.byteLength > 0) frame.set(payload, HEADER_BYTES + metaBytes);
   return frame;
+}
+
+/**
+ * A frame's header and meta alone, for a payload written after it as it is: a large body is then
+ * sent without being copied into a frame first (one copy fewer of every upload in memory).
+ */
+export function encodeFrameHead(kind: FrameKind, id: number, meta: unknown, payloadBytes: number): Buffer {
+  const metaText = meta === undefined ? '' : JSON.stringify(meta);
+  const metaBytes = Buffer.byteLength(metaText);
+  const head = Buffer.allocUnsafe(HEADER_BYTES + metaBytes);
+  writeHead(head, kind, id, metaText, metaBytes, payloadBytes);
+  return head;
+}
+
+function writeHead(
+  into: Buffer,
+  kind: FrameKind,
+  id: number,
+  metaText: string,
+  metaBytes: number,
+  payloadBytes: number,
+): void {
+  into.writeUInt32BE(HEADER_BYTES - 4 + metaBytes + payloadBytes, 0);
+  into.writeUInt8(kind, 4);
+  into.writeUInt32BE(id, 5);
+  into.writeUInt32BE(metaBytes, 9);
+  if (metaBytes > 0) into.write(metaText, HEADER_BYTES, 'utf8');
 }
 
 /** Frames larger than this are a protocol error, not a reason to buffer without bound. */

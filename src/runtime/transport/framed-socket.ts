@@ -5,7 +5,10 @@
  * write per request into one write per turn.
  */
 import net from 'node:net';
-import { encodeFrame, type Frame, FrameDecoder, type FrameKind } from './frame.ts';
+import { encodeFrame, encodeFrameHead, type Frame, FrameDecoder, type FrameKind } from './frame.ts';
+
+/** Payloads at least this large are written after their header as they are, not copied into a frame. */
+const UNCOPIED_PAYLOAD_BYTES = 64 * 1024;
 
 export class FramedSocket {
   readonly socket: net.Socket;
@@ -47,6 +50,12 @@ export class FramedSocket {
         this.#corked = false;
         this.socket.uncork();
       });
+    }
+    if (payload !== undefined && payload.byteLength >= UNCOPIED_PAYLOAD_BYTES) {
+      // Corked: header and payload still leave together. The payload must not change meanwhile.
+      this.socket.write(encodeFrameHead(kind, id, meta, payload.byteLength));
+      this.socket.write(payload);
+      return;
     }
     this.socket.write(encodeFrame(kind, id, meta, payload));
   }
