@@ -299,13 +299,12 @@ export class Worker {
   }
 
   /**
-   * Leaves the cluster first (the head replaces this node's replicas elsewhere and stops routing new
-   * calls here), then drains every replica and closes.
+   * Leaves the cluster first (nothing new is placed here), hands its HTTP clients off to other nodes
+   * (requests on open connections are still served, never answered 503), then drains every replica
+   * and closes.
    */
   async stop(): Promise<void> {
     this.#stopping = true;
-    // New requests get 503 (another node takes them); those in flight finish.
-    this.proxy.drain();
     clearInterval(this.#heartbeat);
     this.#send({ t: 'leaving' });
     // Clients first: their connections move to other nodes while this node's replicas still answer.
