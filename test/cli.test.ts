@@ -93,6 +93,10 @@ describe('rayline CLI', () => {
     assert.equal(shutdown.code, 1);
     assert.match(shutdown.stderr, /^rayline: .*pass --yes \[RL_BAD_REQUEST\]\n$/);
 
+    const typo = await rayline('serve', 'status', '--nme', 'x');
+    assert.equal(typo.code, 1);
+    assert.equal(typo.stderr, "rayline: unknown option '--nme' (Did you mean --name?) [RL_BAD_REQUEST]\n");
+
     const noHead = await rayline('start');
     assert.equal(noHead.code, 1);
     assert.match(noHead.stderr, /^rayline: say --head/);

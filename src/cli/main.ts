@@ -13,7 +13,17 @@ const program = new Command('rayline')
   .description('Serve ML and LLM pipelines written in TypeScript, locally or on Kubernetes')
   .version('0.1.0')
   .exitOverride()
-  .showHelpAfterError(false);
+  .showHelpAfterError(false)
+  // Commander's own refusals (unknown option, missing argument) in Rayline's one-line form.
+  .configureOutput({
+    outputError: (text, write) =>
+      write(
+        `rayline: ${text
+          .replace(/^error: /, '')
+          .replace(/\n+/g, ' ')
+          .trim()} [RL_BAD_REQUEST]\n`,
+      ),
+  });
 
 registerServeCommands(program);
 registerStartStop(program);
@@ -37,7 +47,7 @@ try {
   const message =
     error instanceof RaylineError
       ? `${error.message}${hint(error)} [${error.code}]`
-      : (error as Error).message;
+      : `${(error as Error).message} [${(error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'RL_PORT_IN_USE' : 'RL_INTERNAL'}]`;
   console.error(`rayline: ${message}`);
   process.exit(1);
 }

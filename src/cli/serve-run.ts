@@ -179,10 +179,12 @@ function withReloadGeneration(config: ServeConfig, generation: number): ServeCon
 }
 
 const ignored = /(^|\/)(node_modules|\.[^/]*)(\/|$)/;
+/** Code and config: a log or data file written beside the code must not restart the applications. */
+const watched = /\.([cm]?[jt]sx?|json|ya?ml)$/i;
 
 /**
- * Watches every application's working_dir (node_modules and dot-files aside) and calls back once per
- * burst of changes, with a growing generation number.
+ * Watches every application's working_dir for changed code and config (node_modules and dot-files
+ * aside) and calls back once per burst of changes, with a growing generation number.
  */
 function watchForReload(config: ServeConfig, onChange: (generation: number, file: string) => void): void {
   const dirs = [...new Set(config.applications.map((a) => a.runtime_env.working_dir ?? process.cwd()))];
@@ -191,7 +193,7 @@ function watchForReload(config: ServeConfig, onChange: (generation: number, file
   let lastFile = '';
   const watchers: FSWatcher[] = dirs.map((dir) =>
     watch(dir, { recursive: true }, (_event, file) => {
-      if (!file || ignored.test(file)) return;
+      if (!file || ignored.test(file) || !watched.test(file)) return;
       lastFile = file;
       clearTimeout(timer);
       timer = setTimeout(() => onChange(++generation, lastFile), 200);
