@@ -25,6 +25,7 @@ import { HeadState } from './head-state.ts';
 import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
+import { LEAVING_STOP_TIMEOUT_S, LEAVING_STOP_WAIT_LOOP_S } from './node/replica-process.ts';
 import type { ResourceSet } from './placement/types.ts';
 import { HAND_OFF_MIN_WITH_REPLICAS_MS, HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
 import { createRestServer } from './rest/server.ts';
@@ -76,10 +77,6 @@ export interface HeadAddresses {
 
 /** How long a restarted head waits for the workers it knew to report their replicas. */
 const RECOVERY_WAIT_MS = 15_000;
-
-/** How a leaving node stops its replicas: as a worker does (graceful_shutdown_* defaults). */
-const STOP_WAIT_LOOP_S = 2;
-const STOP_TIMEOUT_S = 20;
 
 /** `serve run` on one machine: logical CPU and memory never hold a replica back. */
 const UNLIMITED = 1e12;
@@ -304,11 +301,8 @@ export class Head {
     this.controller.detach();
     const replicas = [...this.#node.replicas.values()];
     await this.proxy.handOff(HAND_OFF_TIMEOUT_MS, replicas.length > 0 ? HAND_OFF_MIN_WITH_REPLICAS_MS : 0);
-    await Promise.all(replicas.map((r) => r.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)));
-    await Promise.all([this.proxy.close(), this.rest.close(), this.metricsServer.close()]);
-    this.cluster.close();
-    this.#router.close();
-    this.#node.close();
+    await Promise.all(replicas.map((r) => r.stop(LEAVING_STOP_WAIT_LOOP_S, LEAVING_STOP_TIMEOUT_S)));
+    await this.#close();
   }
 
   /** Drains and stops every replica, then closes the servers. */
@@ -316,6 +310,10 @@ export class Head {
     // Requests arriving from now on are answered 503, not 404 as the routes empty.
     this.proxy.drain();
     await this.controller.shutdown();
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
     await Promise.all([this.proxy.close(), this.rest.close(), this.metricsServer.close()]);
     this.cluster.close();
     this.#router.close();

@@ -16,7 +16,11 @@ import { replicaCredential } from './cluster/token.ts';
 import { detectResources, nodeResources } from './node/detect-resources.ts';
 import { LocalNode } from './node/local-node.ts';
 import { createMetricsServer, nodeMetrics } from './node/metrics-endpoint.ts';
-import type { ReplicaProcess } from './node/replica-process.ts';
+import {
+  LEAVING_STOP_TIMEOUT_S,
+  LEAVING_STOP_WAIT_LOOP_S,
+  type ReplicaProcess,
+} from './node/replica-process.ts';
 import type { ResourceSet } from './placement/types.ts';
 import { HAND_OFF_MIN_WITH_REPLICAS_MS, HAND_OFF_TIMEOUT_MS, HttpProxy } from './proxy/proxy.ts';
 import { CallRouter } from './router/call-router.ts';
@@ -52,9 +56,6 @@ interface Hosted {
 const HEARTBEAT_MS = 1000;
 const RECONNECT_MAX_MS = 5000;
 const CONNECT_TIMEOUT_MS = 3000;
-/** A worker told to stop drains its replicas like Ray Serve's defaults for a graceful shutdown. */
-const STOP_WAIT_LOOP_S = 2;
-const STOP_TIMEOUT_S = 20;
 
 export class Worker {
   readonly proxy: HttpProxy;
@@ -310,7 +311,7 @@ export class Worker {
     // Clients first: their connections move to other nodes while this node's replicas still answer.
     await this.proxy.handOff(HAND_OFF_TIMEOUT_MS, this.#hosted.size > 0 ? HAND_OFF_MIN_WITH_REPLICAS_MS : 0);
     await Promise.all(
-      [...this.#hosted.values()].map((h) => h.process.stop(STOP_WAIT_LOOP_S, STOP_TIMEOUT_S)),
+      [...this.#hosted.values()].map((h) => h.process.stop(LEAVING_STOP_WAIT_LOOP_S, LEAVING_STOP_TIMEOUT_S)),
     );
     this.#channel?.close();
     await Promise.all([this.proxy.close(), this.metricsServer.close()]);

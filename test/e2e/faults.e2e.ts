@@ -73,61 +73,38 @@ describe('faults under load', () => {
   });
 
   test('deleting the head pod fails no request; the new head serves and the RayService is Ready', async () => {
-    const load = await LoadClient.start('load-head', serveUrl, 50, { text });
-    await load.waitForOk(50);
-    const oldHead = await headPod(cluster);
-    const deleted = Date.now();
-    await kubectl(['delete', 'pod', oldHead, '--wait=false']);
-    await waitFor('a new Ready head pod', async () => {
-      const heads = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'head');
-      return heads.length === 1 && heads[0].name !== oldHead && heads[0].ready;
+    const stats = await LoadClient.during('head deleted, recovered after', serveUrl, { text }, async () => {
+      const oldHead = await headPod(cluster);
+      await kubectl(['delete', 'pod', oldHead, '--wait=false']);
+      await waitFor('a new Ready head pod', async () => {
+        const heads = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'head');
+        return heads.length === 1 && heads[0].name !== oldHead && heads[0].ready;
+      });
+      await waitFor('the new head to run every deployment', allRunning);
+      await waitFor(
+        'RayService Ready',
+        async () => condition(await rayService(name), 'Ready')?.status === 'True',
+      );
     });
-    await waitFor('the new head to run every deployment', allRunning);
-    await waitFor(
-      'RayService Ready',
-      async () => condition(await rayService(name), 'Ready')?.status === 'True',
-    );
-    const recoveredS = (Date.now() - deleted) / 1000;
-    await load.waitForOk(100);
-    const stats = await load.stop();
-    console.log(
-      `head deleted: recovered after ${recoveredS.toFixed(1)} s, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
-    );
     assert.deepEqual(stats.failures, []);
   });
 
   test('deleting a worker pod fails no request; a new worker joins', async () => {
-    const load = await LoadClient.start('load-worker', serveUrl, 50, { text });
-    await load.waitForOk(50);
-    const [victim] = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'worker');
-    const deleted = Date.now();
-    await kubectl(['delete', 'pod', victim.name, '--wait=false']);
-    await waitFor('three Ready workers again, without the deleted one', async () => {
-      const workers = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'worker');
-      return workers.length === 3 && workers.every((p) => p.ready && p.name !== victim.name);
+    const stats = await LoadClient.during('worker deleted, recovered after', serveUrl, { text }, async () => {
+      const [victim] = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'worker');
+      await kubectl(['delete', 'pod', victim.name, '--wait=false']);
+      await waitFor('three Ready workers again, without the deleted one', async () => {
+        const workers = (await clusterPods()).filter((p) => p.labels['rayline.dev/node-type'] === 'worker');
+        return workers.length === 3 && workers.every((p) => p.ready && p.name !== victim.name);
+      });
+      await waitFor('every deployment healthy', allRunning);
     });
-    await waitFor('every deployment healthy', allRunning);
-    const recoveredS = (Date.now() - deleted) / 1000;
-    await load.waitForOk(100);
-    const stats = await load.stop();
-    console.log(
-      `worker deleted: recovered after ${recoveredS.toFixed(1)} s, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
-    );
     assert.deepEqual(stats.failures, []);
   });
 
   test('an operator restarted mid-upgrade completes it with exactly one pending cluster', async () => {
-    const load = await LoadClient.start('load-operator', serveUrl, 50, { text });
-    const patch = [
-      { op: 'add', path: '/spec/rayClusterDeletionDelaySeconds', value: 10 },
-      {
-        op: 'add',
-        path: '/spec/rayClusterConfig/headGroupSpec/template/metadata',
-        value: { annotations: { 'e2e.rayline.dev/revision': '2' } },
-      },
-    ];
-    await kubectl(['patch', 'rayservice', name, '--type=json', '-p', JSON.stringify(patch)]);
     const seen = new Set<string>([cluster]);
+    let pending = '';
     const watchClusters = async () => {
       const list = await kubectlJson<{ items: KubeObject[] }>([
         'get',
@@ -137,29 +114,40 @@ describe('faults under load', () => {
       ]);
       for (const c of list.items) seen.add(c.metadata.name);
     };
-    const pending = await waitFor('a pending cluster', async () => {
-      await watchClusters();
-      return (await rayService(name)).status?.pendingServiceStatus?.rayClusterName;
-    });
-    const [operatorPod] = await pods(operatorNamespace, `app.kubernetes.io/instance=${operatorRelease}`);
-    await kubectl(['delete', 'pod', '-n', operatorNamespace, operatorPod.name, '--wait=false']);
-    await waitFor(
-      'the switch to the pending cluster',
+    const stats = await LoadClient.during(
+      'operator restarted mid-upgrade, switched after',
+      serveUrl,
+      { text },
       async () => {
-        await watchClusters();
-        return (await rayService(name)).status?.activeServiceStatus?.rayClusterName === pending;
+        const patch = [
+          { op: 'add', path: '/spec/rayClusterDeletionDelaySeconds', value: 10 },
+          {
+            op: 'add',
+            path: '/spec/rayClusterConfig/headGroupSpec/template/metadata',
+            value: { annotations: { 'e2e.rayline.dev/revision': '2' } },
+          },
+        ];
+        await kubectl(['patch', 'rayservice', name, '--type=json', '-p', JSON.stringify(patch)]);
+        pending = await waitFor('a pending cluster', async () => {
+          await watchClusters();
+          return (await rayService(name)).status?.pendingServiceStatus?.rayClusterName;
+        });
+        const [operatorPod] = await pods(operatorNamespace, `app.kubernetes.io/instance=${operatorRelease}`);
+        await kubectl(['delete', 'pod', '-n', operatorNamespace, operatorPod.name, '--wait=false']);
+        await waitFor(
+          'the switch to the pending cluster',
+          async () => {
+            await watchClusters();
+            return (await rayService(name)).status?.activeServiceStatus?.rayClusterName === pending;
+          },
+          600_000,
+        );
+        await waitFor(`old cluster ${cluster} deleted`, async () => {
+          await watchClusters();
+          const list = await kubectlJson<{ items: KubeObject[] }>(['get', 'rayclusters']);
+          return !list.items.some((c) => c.metadata.name === cluster);
+        });
       },
-      600_000,
-    );
-    await waitFor(`old cluster ${cluster} deleted`, async () => {
-      await watchClusters();
-      const list = await kubectlJson<{ items: KubeObject[] }>(['get', 'rayclusters']);
-      return !list.items.some((c) => c.metadata.name === cluster);
-    });
-    await load.waitForOk(100);
-    const stats = await load.stop();
-    console.log(
-      `operator restarted mid-upgrade: clusters seen ${[...seen].join(', ')}, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
     );
     assert.deepEqual([...seen].sort(), [cluster, pending].sort(), 'exactly one pending cluster ever');
     assert.deepEqual(stats.failures, []);

@@ -75,6 +75,30 @@ export class LoadClient {
     );
   }
 
+  /**
+   * Runs `disturb` under steady load (after 50 answers, so the load is flowing), then waits for 100
+   * more answers and stops. Prints the counts with `label` and the time `disturb` took; returns the
+   * final counts, for the caller to assert on.
+   */
+  static async during(
+    label: string,
+    url: string,
+    body: unknown,
+    disturb: () => Promise<void>,
+  ): Promise<LoadStats> {
+    const load = await LoadClient.start(`load-${label.replace(/\W+/g, '-')}`, url, 50, body);
+    await load.waitForOk(50);
+    const started = Date.now();
+    await disturb();
+    const tookS = (Date.now() - started) / 1000;
+    await load.waitForOk(100);
+    const stats = await load.stop();
+    console.log(
+      `${label}: ${tookS.toFixed(1)} s, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
+    );
+    return stats;
+  }
+
   /** Stops sending, waits for every request in flight to end, and returns the final counts. */
   async stop(): Promise<LoadStats> {
     await kubectl(['exec', '-n', this.namespace, this.name, '--', 'touch', '/tmp/load-stop']);

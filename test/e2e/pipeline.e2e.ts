@@ -80,104 +80,93 @@ describe('pipeline RayService from config/samples', () => {
   });
 
   test('an in-place serveConfigV2 update keeps the cluster and fails no request', async () => {
-    const load = await LoadClient.start('load-inplace', serveUrl, 50, { text });
-    const sample = await pipelineManifest();
-    const config = yaml.load(sample.spec.serveConfigV2) as { applications: { deployments: object[] }[] };
-    config.applications[0].deployments = [
-      { name: 'Preprocessor', num_replicas: 3 },
-      { name: 'SummaryModel', user_config: { ratio: 1 } },
-    ];
-    await kubectl([
-      'patch',
-      'rayservice',
-      name,
-      '--type=merge',
-      '-p',
-      JSON.stringify({ spec: { serveConfigV2: yaml.dump(config) } }),
-    ]);
-    await waitFor('the summary to keep every sentence (user_config applied)', async () => {
-      const answer = await client.request(serveUrl, { text });
-      return answer.status === 200 && JSON.parse(answer.body).summary === text;
-    });
-    await waitFor('3 Preprocessor replicas RUNNING', async () => {
-      const status = await serveStatus(cluster);
-      return (
-        status.applications.pipeline.deployments.Preprocessor.replica_states.RUNNING === 3 &&
-        Object.keys(status.applications.pipeline.deployments.Preprocessor.replica_states).length === 1
-      );
+    const stats = await LoadClient.during('in-place update applied after', serveUrl, { text }, async () => {
+      const sample = await pipelineManifest();
+      const config = yaml.load(sample.spec.serveConfigV2) as { applications: { deployments: object[] }[] };
+      config.applications[0].deployments = [
+        { name: 'Preprocessor', num_replicas: 3 },
+        { name: 'SummaryModel', user_config: { ratio: 1 } },
+      ];
+      const patch = { spec: { serveConfigV2: yaml.dump(config) } };
+      await kubectl(['patch', 'rayservice', name, '--type=merge', '-p', JSON.stringify(patch)]);
+      await waitFor('the summary to keep every sentence (user_config applied)', async () => {
+        const answer = await client.request(serveUrl, { text });
+        return answer.status === 200 && JSON.parse(answer.body).summary === text;
+      });
+      await waitFor('3 Preprocessor replicas RUNNING', async () => {
+        const states = (await serveStatus(cluster)).applications.pipeline.deployments.Preprocessor
+          .replica_states;
+        return states.RUNNING === 3 && Object.keys(states).length === 1;
+      });
     });
     const rs = await rayService();
     assert.equal(rs.status?.activeServiceStatus?.rayClusterName, cluster, 'same cluster');
     assert.equal(rs.status?.pendingServiceStatus?.rayClusterName, undefined, 'no pending cluster');
-    await load.waitForOk(100);
-    const stats = await load.stop();
-    console.log(
-      `in-place update under load: ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
-    );
     assert.deepEqual(stats.failures, []);
     assert.equal(stats.failed, 0);
-    assert.ok(stats.ok >= 100);
   });
 
   test('a cluster upgrade switches to a new cluster with no failed request', async () => {
-    const load = await LoadClient.start('load-upgrade', serveUrl, 50, { text });
-    const patch = [
-      { op: 'add', path: '/spec/rayClusterDeletionDelaySeconds', value: 10 },
-      {
-        op: 'add',
-        path: '/spec/rayClusterConfig/headGroupSpec/template/metadata',
-        value: { annotations: { 'e2e.rayline.dev/revision': '2' } },
-      },
-    ];
-    const started = Date.now();
-    await kubectl(['patch', 'rayservice', name, '--type=json', '-p', JSON.stringify(patch)]);
-    const pendingNames = new Set<string>();
-    const next = await waitFor(
-      'the switch to a new cluster',
+    let next = '';
+    const stats = await LoadClient.during(
+      'cluster upgrade, old cluster gone after',
+      serveUrl,
+      { text },
       async () => {
-        const rs = await rayService();
-        const pending = rs.status?.pendingServiceStatus?.rayClusterName;
-        if (pending) pendingNames.add(pending);
-        const active = rs.status?.activeServiceStatus?.rayClusterName;
-        return active && active !== cluster ? active : undefined;
+        const patch = [
+          { op: 'add', path: '/spec/rayClusterDeletionDelaySeconds', value: 10 },
+          {
+            op: 'add',
+            path: '/spec/rayClusterConfig/headGroupSpec/template/metadata',
+            value: { annotations: { 'e2e.rayline.dev/revision': '2' } },
+          },
+        ];
+        const started = Date.now();
+        await kubectl(['patch', 'rayservice', name, '--type=json', '-p', JSON.stringify(patch)]);
+        const pendingNames = new Set<string>();
+        next = await waitFor(
+          'the switch to a new cluster',
+          async () => {
+            const rs = await rayService();
+            const pending = rs.status?.pendingServiceStatus?.rayClusterName;
+            if (pending) pendingNames.add(pending);
+            const active = rs.status?.activeServiceStatus?.rayClusterName;
+            return active && active !== cluster ? active : undefined;
+          },
+          600_000,
+          500,
+        );
+        console.log(
+          `cluster upgrade: traffic switched after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        );
+        assert.deepEqual([...pendingNames], [next], 'exactly one pending cluster, the one switched to');
+        const old = await kubectlJson<KubeObject & { metadata: { deletionTimestamp?: string } }>([
+          'get',
+          'raycluster',
+          cluster,
+        ]);
+        assert.equal(
+          old.metadata.deletionTimestamp,
+          undefined,
+          'the old cluster is kept for rayClusterDeletionDelaySeconds',
+        );
+        await waitFor(
+          `old cluster ${cluster} deleted`,
+          async () => {
+            const list = await kubectlJson<{ items: KubeObject[] }>(['get', 'rayclusters']);
+            return !list.items.some((c) => c.metadata.name === cluster);
+          },
+          180_000,
+        );
+        await waitFor(
+          `pods of ${cluster} gone`,
+          async () => (await pods('default', `rayline.dev/cluster=${cluster}`)).length === 0,
+        );
       },
-      600_000,
-      500,
-    );
-    const switchS = (Date.now() - started) / 1000;
-    assert.deepEqual([...pendingNames], [next], 'exactly one pending cluster, the one switched to');
-    const old = await kubectlJson<KubeObject & { metadata: { deletionTimestamp?: string } }>([
-      'get',
-      'raycluster',
-      cluster,
-    ]);
-    assert.equal(
-      old.metadata.deletionTimestamp,
-      undefined,
-      'the old cluster is kept for rayClusterDeletionDelaySeconds',
-    );
-    await waitFor(
-      `old cluster ${cluster} deleted`,
-      async () => {
-        const list = await kubectlJson<{ items: KubeObject[] }>(['get', 'rayclusters']);
-        return !list.items.some((c) => c.metadata.name === cluster);
-      },
-      180_000,
-    );
-    await waitFor(
-      `pods of ${cluster} gone`,
-      async () => (await pods('default', `rayline.dev/cluster=${cluster}`)).length === 0,
-    );
-    const deletedS = (Date.now() - started) / 1000;
-    await load.waitForOk(100);
-    const stats = await load.stop();
-    console.log(
-      `cluster upgrade: switch after ${switchS.toFixed(1)} s, old cluster gone after ${deletedS.toFixed(1)} s, load ${JSON.stringify({ ...stats, failures: stats.failures.length })}`,
     );
     assert.deepEqual(stats.failures, []);
     assert.equal(stats.failed, 0);
-    const rs = await rayService();
-    assert.equal(condition(rs, 'Ready')?.status, 'True');
+    assert.equal(condition(await rayService(), 'Ready')?.status, 'True');
     cluster = next;
   });
 });

@@ -12,6 +12,13 @@ import type { ReplicaHandle, ReplicaLoad } from './replica-handle.ts';
 
 const replicaMain = entryPath('../replica/main.ts', import.meta.url);
 
+/**
+ * How a leaving node (head or worker) stops its replicas when no deployment says otherwise: Ray
+ * Serve's defaults for a graceful shutdown.
+ */
+export const LEAVING_STOP_WAIT_LOOP_S = 2;
+export const LEAVING_STOP_TIMEOUT_S = 20;
+
 export interface ReplicaProcessOptions {
   env: Record<string, string>;
   cwd: string;

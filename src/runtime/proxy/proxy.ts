@@ -4,7 +4,6 @@
  * Enforces the request timeout (408), the body limit (413) and cancels work when a client leaves.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { type ErrorCode, ErrorCodes, RaylineError } from '../../errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -190,7 +189,6 @@ export class HttpProxy {
   #draining = false;
   /** Set by handOff(): the node is leaving while the cluster serves on. */
   #handingOff = false;
-  readonly #connections = new Set<Socket>();
 
   constructor(options: ProxyOptions) {
     this.#options = options;
@@ -204,16 +202,14 @@ export class HttpProxy {
       return503OnClosing: true,
     });
     const server = this.server;
-    server.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // Before fastify's own listener: its routes may answer synchronously, and the keep-alive choice
+    // below must be made before anything is written.
+    server.server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
       // A public port: a connection is past its pre-auth bounds once a whole request head arrived.
       markAuthenticated(req);
       this.#responses.set(req, res);
       // Answered with `Connection: close`, so that a keep-alive client moves to another node.
       if (this.#handingOff) res.shouldKeepAlive = false;
-    });
-    server.server.on('connection', (socket: Socket) => {
-      this.#connections.add(socket);
-      socket.once('close', () => this.#connections.delete(socket));
     });
     if (options.gate) gateHttpServer(server.server, options.gate);
     server.removeAllContentTypeParsers();
@@ -364,9 +360,16 @@ export class HttpProxy {
   async handOff(timeoutMs: number, minMs = 0): Promise<void> {
     this.#handingOff = true;
     const started = Date.now();
-    const busy = () => this.#connections.size > 0 || Date.now() - started < minMs;
-    while (busy() && Date.now() - started < timeoutMs) {
-      if (Date.now() - started >= HAND_OFF_IDLE_MS) this.server.server.closeIdleConnections();
+    // The server counts its connections itself: nothing per connection on the request path.
+    const connections = () =>
+      new Promise<number>((resolve) =>
+        this.server.server.getConnections((_error, count) => resolve(count ?? 0)),
+      );
+    for (;;) {
+      const elapsedMs = Date.now() - started;
+      if (elapsedMs >= timeoutMs) return;
+      if (elapsedMs >= minMs && (await connections()) === 0) return;
+      if (elapsedMs >= HAND_OFF_IDLE_MS) this.server.server.closeIdleConnections();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
